@@ -1,0 +1,1 @@
+"""backend layer of gotty-py (see DESIGN.md)."""

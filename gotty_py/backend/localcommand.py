@@ -1,0 +1,194 @@
+"""A command running under a PTY on this machine: GoTTY's `backend/localcommand`.
+
+Rules of this module: it owns the PTY master and the child process and nothing else. It
+never blocks the event loop: the master is non-blocking and read through the loop's reader
+callbacks in large chunks, input is queued and written as the PTY accepts it, and the child
+is reaped through a pidfd (so a signal never reaches a recycled PID). ptyprocess is used
+only to spawn: its `close()`/`terminate()`/`wait()` sleep or block, so they are never called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ptyprocess import PtyProcess
+
+READ_CHUNK = 64 * 1024
+EXIT_AFTER_EOF_GRACE = 1.0  # seconds to wait for the exit status once the PTY reports EOF
+DEFAULT_COLUMNS, DEFAULT_ROWS = 80, 24
+
+
+class SpawnFailed(Exception):
+    """The command could not be started (not found, not executable, exec error)."""
+
+
+class LocalCommand:
+    """One child process on its own PTY; implements the session's `Slave` interface."""
+
+    def __init__(
+        self,
+        process: PtyProcess,
+        argv: Sequence[str],
+        *,
+        close_signal: int,
+        close_timeout: float,
+    ) -> None:
+        self._process = process
+        # ptyprocess would close (and sleep) from __del__; we close the fd ourselves.
+        process.closed = True
+        self.pid: int = process.pid
+        self.argv = list(argv)
+        self.fd: int = process.fd
+        os.set_blocking(self.fd, False)
+        self._close_signal = close_signal
+        self._close_timeout = close_timeout
+        self._loop = asyncio.get_running_loop()
+        self._exit: asyncio.Future[int] = self._loop.create_future()
+        self._readable: asyncio.Future[None] | None = None
+        self._input = bytearray()
+        self._writer_registered = False
+        self._fd_closed = False
+        self._pidfd = os.pidfd_open(self.pid)
+        self._loop.add_reader(self._pidfd, self._on_pidfd_ready)
+
+    @classmethod
+    def spawn(
+        cls,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        columns: int = DEFAULT_COLUMNS,
+        rows: int = DEFAULT_ROWS,
+        close_signal: int = int(signal.SIGHUP),
+        close_timeout: float = 10.0,
+    ) -> LocalCommand:
+        """Start `argv` on a new PTY of the given size (never 0x0, unlike GoTTY)."""
+        try:
+            process = PtyProcess.spawn(list(argv), env=dict(env), dimensions=(rows, columns))
+        except FileNotFoundError as exc:
+            raise SpawnFailed(f"{argv[0]}: command not found or not executable") from exc
+        except OSError as exc:
+            raise SpawnFailed(f"{argv[0]}: {exc.strerror or exc}") from exc
+        return cls(process, argv, close_signal=close_signal, close_timeout=close_timeout)
+
+    # --- Slave interface -----------------------------------------------------------------
+
+    @property
+    def exit_status(self) -> int | None:
+        return self._exit.result() if self._exit.done() else None
+
+    def title_variables(self) -> dict[str, Any]:
+        return {"command": self.argv[0], "argv": self.argv[1:], "pid": self.pid}
+
+    async def read(self) -> bytes:
+        """Next output chunk; b"" when the PTY is closed or the child is gone and drained."""
+        while not self._fd_closed:
+            try:
+                data = os.read(self.fd, READ_CHUNK)
+            except BlockingIOError:
+                if self._exit.done():
+                    return b""  # the child is gone and nothing is left to read
+                await self._wait_readable()
+                continue
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    raise
+                data = b""
+            if data:
+                return data
+            # EIO: every slave descriptor is closed. The exit status follows at once when
+            # the child is exiting; a child that merely closed its terminal is ended later.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._exit), EXIT_AFTER_EOF_GRACE)
+            return b""
+        return b""
+
+    def write(self, data: bytes) -> None:
+        if self._fd_closed or self._exit.done():
+            return
+        self._input += data
+        self._flush_input()
+
+    def resize(self, columns: int, rows: int) -> None:
+        if not self._fd_closed:
+            self._process.setwinsize(rows, columns)
+
+    async def close(self) -> None:
+        """Send the close signal, SIGKILL after the close timeout, then release the PTY."""
+        if not self._exit.done():
+            self._signal(self._close_signal)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._exit), self._close_timeout)
+            except TimeoutError:
+                self._signal(signal.SIGKILL)
+                await asyncio.shield(self._exit)
+        self._close_fd()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, OSError):
+            signal.pidfd_send_signal(self._pidfd, signum)
+
+    def _on_pidfd_ready(self) -> None:
+        """The child has exited: reap it without blocking and wake any waiting reader."""
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.pid, 0
+        if pid == 0:
+            return
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = -1
+        if not self._exit.done():
+            self._exit.set_result(os.waitstatus_to_exitcode(status))
+        self._wake_reader()
+
+    def _wait_readable(self) -> asyncio.Future[None]:
+        future = self._loop.create_future()
+        self._readable = future
+        self._loop.add_reader(self.fd, self._wake_reader)
+        return future
+
+    def _wake_reader(self) -> None:
+        future, self._readable = self._readable, None
+        if future is not None:
+            if not self._fd_closed:
+                self._loop.remove_reader(self.fd)
+            if not future.done():
+                future.set_result(None)
+
+    def _flush_input(self) -> None:
+        while self._input:
+            try:
+                written = os.write(self.fd, self._input)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._input.clear()  # the PTY is gone; the session is ending anyway
+                break
+            del self._input[:written]
+        if self._input and not self._writer_registered:
+            self._loop.add_writer(self.fd, self._flush_input)
+            self._writer_registered = True
+        elif not self._input and self._writer_registered:
+            self._loop.remove_writer(self.fd)
+            self._writer_registered = False
+
+    def _close_fd(self) -> None:
+        if self._fd_closed:
+            return
+        self._wake_reader()
+        if self._writer_registered:
+            self._loop.remove_writer(self.fd)
+            self._writer_registered = False
+        self._fd_closed = True
+        with contextlib.suppress(OSError):
+            self._process.fileobj.close()

@@ -1,0 +1,175 @@
+"""`gotty-py [options] COMMAND [ARGS...]`: typer flags generated from the option declarations.
+
+Rules of this module: the flags come from `OPTION_SPECS` (nothing here names an option
+except --version); flags stop at the first non-flag word, and everything after COMMAND is
+the command's own argv. It maps every failure to GoTTY's exit codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+
+from . import __version__
+from .config import ConfigError, load_options
+from .options import OPTION_SPECS, OptionSpec, format_default
+from .server.app import ExitCode, GottyServer, StartupError
+
+log = logging.getLogger("gotty_py")
+
+_PY_TYPES: dict[str, type] = {"str": str, "int": int, "bool": bool, "float": float}
+
+
+def _help(spec: OptionSpec) -> str:
+    extra = f"[default: {format_default(spec)}] [env: {spec.env}]"
+    if spec.hcl:
+        extra += f" [config: {spec.hcl}]"
+    return f"{spec.help} {extra}"
+
+
+def _parameter(spec: OptionSpec) -> inspect.Parameter:
+    names = spec.cli_names
+    if spec.kind == "bool":
+        decl = [f"--{spec.flag}/--no-{spec.flag}"] + ([f"-{spec.short}"] if spec.short else [])
+        info = typer.Option(None, *decl, help=_help(spec), show_default=False)
+        annotation: Any = bool | None
+    else:
+        # close_signal accepts names too, so it is read as text and checked by coerce().
+        text = spec.kind == "str" or spec.name == "close_signal"
+        info = typer.Option(None, *names, help=_help(spec), show_default=False,
+                            metavar="TEXT" if text else spec.kind.upper())
+        annotation = (str if text else _PY_TYPES[spec.kind]) | None
+    return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=info,
+                             annotation=annotation)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"gotty-py {__version__}")
+        raise typer.Exit(0)
+
+
+def _normalize_bool_flags(argv: Sequence[str]) -> list[str]:
+    """GoTTY accepts `--flag=false` for booleans; click wants `--no-flag`."""
+    bool_flags = {spec.flag for spec in OPTION_SPECS if spec.kind == "bool"}
+    out: list[str] = []
+    for index, word in enumerate(argv):
+        if not word.startswith("-") or word == "--":
+            out.extend(argv[index:])
+            break
+        name, sep, value = word.lstrip("-").partition("=")
+        if sep and name in bool_flags and word.startswith("--"):
+            lowered = value.lower()
+            if lowered in ("1", "t", "true"):
+                out.append(f"--{name}")
+                continue
+            if lowered in ("0", "f", "false"):
+                out.append(f"--no-{name}")
+                continue
+        out.append(word)
+    return out
+
+
+def run_server(flags: dict[str, Any], command: list[str]) -> int:
+    """Load the configuration, start the server and run it until it is done."""
+    try:
+        loaded = load_options(flags, os.environ)
+    except ConfigError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        return ExitCode.CONFIG
+    if loaded.config_file:
+        log.info("Loading config file at: %s", loaded.config_file)
+    for warning in loaded.warnings:
+        log.warning("Warning: %s", warning)
+    options = loaded.options
+    if not command:
+        typer.echo("Error: No command given.", err=True)
+        return ExitCode.NO_COMMAND
+    if options.quiet:
+        logging.getLogger("gotty_py").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(_serve(options, command))
+    except StartupError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        return exc.code
+
+
+async def _serve(options: Any, command: list[str]) -> int:
+    server = GottyServer(options, command)
+    log.info("gotty-py is starting with command: %s", " ".join(command))
+    if options.permit_write:
+        log.info("Permitting clients to write input to the PTY.")
+    if server.basic_auth:
+        log.info("Using Basic Authentication")
+    if options.permit_arguments:
+        log.warning("Permitting clients to append arguments with ?arg= (unsafe)")
+    urls = await server.start()
+    if options.once:
+        log.info("Once option is provided, accepting only one client")
+    log.info("HTTP server is listening at: %s", urls[0])
+    for url in urls[1:]:
+        log.info("Alternative URL: %s", url)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, server.handle_signal, signum)
+    return await server.wait()
+
+
+def _command_signature() -> inspect.Signature:
+    params = [_parameter(spec) for spec in OPTION_SPECS if spec.flag is not None]
+    params.append(inspect.Parameter(
+        "version", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+        default=typer.Option(False, "--version", "-v", callback=_version_callback,
+                             is_eager=True, help="Show the version and exit."),
+    ))
+    params.append(inspect.Parameter(
+        "command", inspect.Parameter.KEYWORD_ONLY, annotation=list[str] | None,
+        default=typer.Argument(None, metavar="COMMAND [ARGS]...", show_default=False,
+                               help="The command to run for each client, with its arguments."),
+    ))
+    return inspect.Signature(params)
+
+
+def _main_command(**kwargs: Any) -> None:
+    command = list(kwargs.pop("command") or [])
+    kwargs.pop("version", None)
+    raise typer.Exit(run_server(kwargs, command))
+
+
+_main_command.__signature__ = _command_signature()  # type: ignore[attr-defined]
+_main_command.__annotations__ = {
+    p.name: p.annotation for p in _main_command.__signature__.parameters.values()  # type: ignore[attr-defined]
+}
+
+app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command(
+    help="Share COMMAND as a terminal in the browser (a Python port of GoTTY).",
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False},
+)(_main_command)
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y/%m/%d %H:%M:%S"))
+    root = logging.getLogger("gotty_py")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    configure_logging()
+    args = _normalize_bool_flags(list(sys.argv[1:] if argv is None else argv))
+    typer.main.get_command(app).main(args=args, prog_name="gotty-py", standalone_mode=True)

@@ -1,0 +1,266 @@
+"""Every gotty-py option, declared once: the counterpart of GoTTY's struct tags.
+
+Rules of this module: each field of `Options` carries its whole description (long and short
+flag, HCL key, ``GOTTY_*`` environment name, type, default, help). The CLI, the config
+loader, the environment lookup, ``--help`` and the generated docs all read `OPTION_SPECS`;
+no other module lists option names. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+ValueKind = Literal["str", "int", "bool", "float", "block"]
+
+ENV_PREFIX = "GOTTY_"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """How one option is spelled in each place it can be set."""
+
+    name: str
+    kind: ValueKind
+    default: Any
+    help: str
+    flag: str | None
+    short: str | None
+    hcl: str | None
+    origin: str
+
+    @property
+    def env(self) -> str | None:
+        """The environment name GoTTY derives from the long flag."""
+        if self.flag is None:
+            return None
+        return ENV_PREFIX + self.flag.upper().replace("-", "_")
+
+    @property
+    def cli_names(self) -> list[str]:
+        names = [f"--{self.flag}"] if self.flag else []
+        if self.short:
+            names.append(f"-{self.short}")
+        return names
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    short: str | None = None,
+    hcl: str | None = "",
+    kind: ValueKind | None = None,
+    origin: str = "GoTTY",
+) -> Any:
+    """Declare an option field; `hcl=""` means the HCL key is the field name, None means none."""
+    meta = {"help": help, "flag": flag, "short": short, "hcl": hcl, "kind": kind,
+            "origin": origin}
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Options:
+    """The merged configuration of one gotty-py server (default < file < env < flag)."""
+
+    address: str = option("0.0.0.0", "IP address to listen on", flag="address", short="a")
+    port: str = option("8080", "Port number to listen on (0 picks a free port)",
+                       flag="port", short="p")
+    path: str = option("/", "Base path of every URL, e.g. /console/", flag="path", short="m",
+                       origin="sorenisanerd")
+    permit_write: bool = option(False, "Permit clients to write to the TTY (be careful)",
+                                flag="permit-write", short="w")
+    credential: str = option("", "Credential for Basic Authentication (user:pass); turns Basic "
+                             "auth on", flag="credential", short="c")
+    enable_basic_auth: bool = option(False, "Require Basic Authentication (implied by a "
+                                     "credential)", flag="enable-basic-auth")
+    enable_random_url: bool = option(False, "Add a random string to the URL",
+                                     flag="random-url", short="r")
+    random_url_length: int = option(8, "Random URL length", flag="random-url-length")
+    enable_tls: bool = option(False, "Enable TLS/SSL", flag="tls", short="t")
+    tls_crt_file: str = option("~/.gotty.crt", "TLS/SSL certificate file path", flag="tls-crt")
+    tls_key_file: str = option("~/.gotty.key", "TLS/SSL key file path", flag="tls-key")
+    tls_ca_crt_file: str = option("~/.gotty.ca.crt", "TLS/SSL CA certificate file for client "
+                                  "certifications; giving it turns client-certificate auth on",
+                                  flag="tls-ca-crt")
+    enable_tls_client_auth: bool = option(False, "Require client certificates signed by the "
+                                          "CA in --tls-ca-crt", flag="enable-tls-client-auth")
+    index_file: str = option("", "Custom index.html file (Go template with {{ .title }})",
+                             flag="index")
+    title_format: str = option("{{ .command }}@{{ .hostname }}", "Title format of the browser "
+                               "window (GoTTY template variables: command, argv, hostname, "
+                               "remote_addr, pid)", flag="title-format")
+    enable_reconnect: bool = option(False, "Enable reconnection", flag="reconnect")
+    reconnect_time: int = option(10, "Time to reconnect, in seconds", flag="reconnect-time")
+    max_connection: int = option(0, "Maximum number of concurrent sessions (0 = unlimited)",
+                                 flag="max-connection")
+    once: bool = option(False, "Accept only one client and exit when it disconnects",
+                        flag="once")
+    timeout: int = option(0, "Exit after this many seconds without clients (0 = never)",
+                          flag="timeout")
+    permit_arguments: bool = option(False, "Permit clients to append command-line arguments "
+                                    "with ?arg=... (unsafe; prefer JWT launch tokens)",
+                                    flag="permit-arguments")
+    pass_headers: bool = option(False, "Pass the WebSocket request's headers to the command "
+                                "as HTTP_* environment variables (credentials, cookies and "
+                                "Proxy excepted)", flag="pass-headers", origin="sorenisanerd")
+    width: int = option(0, "Static width of the screen (0 = follow the browser)",
+                        flag="width")
+    height: int = option(0, "Static height of the screen (0 = follow the browser)",
+                         flag="height")
+    ws_origin: str = option("", "Regular expression that matches the origins allowed to open "
+                            "the WebSocket (default: same origin only)", flag="ws-origin")
+    ws_query_args: str = option("", "Query string the page appends to the WebSocket URL "
+                                "(for an authenticating proxy)", flag="ws-query-args",
+                                origin="sorenisanerd")
+    term: str = option("xterm", "Terminal name the page is told (config.js gotty_term)",
+                       flag="term")
+    enable_webgl: bool = option(True, "Let the page use the WebGL renderer",
+                                flag="enable-webgl", origin="sorenisanerd")
+    quiet: bool = option(False, "Do not log", flag="quiet", short="q",
+                         origin="sorenisanerd")
+    close_signal: int = option(int(signal.SIGHUP), "Signal sent to the command when the "
+                               "session ends (number or name)", flag="close-signal")
+    close_timeout: int = option(-1, "Seconds to wait after the close signal before SIGKILL "
+                                "(negative: 10)", flag="close-timeout")
+    preferences: dict[str, Any] = option(  # noqa: RUF009
+        {}, "Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page)",
+        kind="block")
+    config: str = option("~/.gotty", "Config file path (HCL)", flag="config", hcl=None)
+
+    def effective_close_timeout(self) -> float:
+        """GoTTY's rule: a negative close timeout means the built-in 10 seconds."""
+        return 10.0 if self.close_timeout < 0 else float(self.close_timeout)
+
+
+_KIND_OF_TYPE: dict[str, ValueKind] = {"str": "str", "int": "int", "bool": "bool",
+                                       "float": "float"}
+
+
+def _spec_from_field(f: dataclasses.Field[Any]) -> OptionSpec:
+    meta = f.metadata
+    kind = meta["kind"] or _KIND_OF_TYPE[str(f.type)]
+    factory = cast(Callable[[], Any], f.default_factory)
+    default = f.default if f.default is not dataclasses.MISSING else factory()
+    hcl = f.name if meta["hcl"] == "" else meta["hcl"]
+    return OptionSpec(name=f.name, kind=kind, default=default, help=meta["help"],
+                      flag=meta["flag"], short=meta["short"], hcl=hcl, origin=meta["origin"])
+
+
+OPTION_SPECS: tuple[OptionSpec, ...] = tuple(
+    _spec_from_field(f) for f in dataclasses.fields(Options)
+)
+SPECS_BY_NAME: Mapping[str, OptionSpec] = {s.name: s for s in OPTION_SPECS}
+SPECS_BY_HCL_KEY: Mapping[str, OptionSpec] = {
+    s.hcl.lower(): s for s in OPTION_SPECS if s.hcl is not None
+}
+SPECS_BY_ENV: Mapping[str, OptionSpec] = {s.env: s for s in OPTION_SPECS if s.env}
+
+
+class OptionValueError(ValueError):
+    """A value that does not fit its option; the message says what was expected."""
+
+
+_TRUE = {"1", "t", "true"}
+_FALSE = {"0", "f", "false"}
+
+
+def parse_bool_text(text: str) -> bool:
+    """Go's strconv.ParseBool, which GoTTY applies to env values."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise OptionValueError(f"expected a boolean (true/false/1/0), got {text!r}")
+
+
+def parse_signal(value: object) -> int:
+    """A signal given as a number or as a name (SIGTERM, TERM)."""
+    if isinstance(value, bool):
+        raise OptionValueError(f"expected a signal number or name, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip().upper()
+        if text.lstrip("-").isdigit():
+            number = int(text)
+        else:
+            name = text if text.startswith("SIG") else "SIG" + text
+            try:
+                number = int(signal.Signals[name])
+            except KeyError:
+                raise OptionValueError(f"expected a signal number or name, got {value!r}") from None
+    else:
+        raise OptionValueError(f"expected a signal number or name, got {value!r}")
+    if number not in {int(s) for s in signal.Signals}:
+        raise OptionValueError(f"{number} is not a signal number on this system")
+    return number
+
+
+def coerce(spec: OptionSpec, value: object, *, from_text: bool) -> Any:
+    """Turn a config, env or flag value into the option's type, or say what was expected.
+
+    `from_text` is true for env values, which arrive as strings whatever the type.
+    """
+    if spec.name == "close_signal":
+        return parse_signal(value)
+    kind = spec.kind
+    if kind == "block":
+        if not isinstance(value, dict):
+            raise OptionValueError("expected a block { key = value ... }")
+        for key, item in value.items():
+            if isinstance(item, dict | list):
+                raise OptionValueError(f"expected a plain value for {key!r}")
+        return dict(value)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if from_text and isinstance(value, str):
+            return parse_bool_text(value)
+        raise OptionValueError(f"expected a boolean (true or false), got {value!r}")
+    if kind == "int":
+        if isinstance(value, bool):
+            raise OptionValueError(f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if from_text and isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise OptionValueError(f"expected an integer, got {value!r}")
+    if kind == "float":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if from_text and isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise OptionValueError(f"expected a number, got {value!r}")
+    # Strings: GoTTY's HCL decoder accepts a number for a string field (port = 8080).
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise OptionValueError(f"expected a string, got {value!r}")
+
+
+def format_default(spec: OptionSpec) -> str:
+    """The default as a reader would type it, for help texts and the docs table."""
+    if spec.kind == "bool":
+        return "true" if spec.default else "false"
+    if spec.kind == "block":
+        return "(none)"
+    if spec.kind == "str":
+        return f'"{spec.default}"'
+    return str(spec.default)

@@ -1,0 +1,1 @@
+"""server layer of gotty-py (see DESIGN.md)."""

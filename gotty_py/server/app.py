@@ -1,0 +1,463 @@
+"""The gotty-py server: routes under the base path, admission limits and the lifecycle.
+
+Rules of this module: it owns what spans sessions (the listening socket, the connection
+count, `--once`, `--timeout`, shutdown) and builds each session from its parts (the
+authorizer, the local-command factory, the title). It does not parse frames (`webtty`)
+nor touch PTYs (`backend`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import re
+import secrets
+import socket
+import ssl
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import tornado.httputil
+import tornado.netutil
+import tornado.web
+from tornado.httpserver import HTTPServer
+
+from ..auth.basic import token_matches
+from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS, LocalCommand, SpawnFailed
+from ..config import expand_home
+from ..options import Options
+from ..webtty.protocol import InitMessage, parse_arguments
+from ..webtty.session import (
+    Launch,
+    Refused,
+    Session,
+    SessionEnd,
+    SessionObserver,
+    SessionSettings,
+    Slave,
+    SpawnError,
+)
+from . import handlers
+from .template import Template, TemplateError, html_template, title_variables
+from .websocket import TermSocketHandler, WebSocketMaster
+
+log = logging.getLogger("gotty_py.server")
+
+MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # one input message (a paste) may be this large
+CHILD_TERM = "xterm-256color"
+# Headers never copied into a child's environment by --pass-headers: secrets, and Proxy,
+# which would set HTTP_PROXY for the child ("httpoxy").
+PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"}
+
+
+class ExitCode:
+    """GoTTY's exit codes (gotty-spec §3.4)."""
+
+    OK = 0
+    NO_COMMAND = 1
+    CONFIG = 2
+    CONSTRUCTION = 3
+    CLIENT_CERT_WITHOUT_TLS = 6
+    RUNTIME = 8
+
+
+class StartupError(Exception):
+    """The server cannot start; `code` is the process exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def normalize_base_path(path: str) -> str:
+    """Add the leading and trailing slash GoTTY adds to --path."""
+    if not path.startswith("/"):
+        path = "/" + path
+    if not path.endswith("/"):
+        path += "/"
+    return path
+
+
+def random_path(length: int) -> str:
+    alphabet = string.digits + string.ascii_lowercase
+    return "/" + "".join(secrets.choice(alphabet) for _ in range(length)) + "/"
+
+
+def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """The command's environment: ours, less GOTTY_* (credentials), TERM set, plus extras."""
+    env = {key: value for key, value in base.items() if not key.startswith("GOTTY_")}
+    env["TERM"] = CHILD_TERM
+    env.update(extra)
+    return env
+
+
+def header_environment(headers: tornado.httputil.HTTPHeaders) -> dict[str, str]:
+    """sorenisanerd's --pass-headers: HTTP_<NAME> per request header, minus secrets."""
+    env: dict[str, str] = {}
+    for name in headers:
+        if name.lower() in PASS_HEADERS_DENIED:
+            continue
+        env["HTTP_" + name.upper().replace("-", "_")] = ",".join(headers.get_list(name))
+    return env
+
+
+@dataclass
+class _Connection:
+    handler: TermSocketHandler
+    session: Session | None = None
+    once_holder: bool = False
+
+
+class _LoggingObserver(SessionObserver):
+    def __init__(self, server: GottyServer, handler: TermSocketHandler) -> None:
+        self._server = server
+        self._handler = handler
+
+    def on_start(self, session: Session) -> None:
+        slave = session.slave
+        log.info("Command is running for client %s with pid %s", self._handler.remote_addr(),
+                 slave.pid if slave else "?")
+
+    def on_end(self, session: Session, end: SessionEnd) -> None:
+        self._server.connection_finished(self._handler, end)
+
+
+class GottyServer:
+    """Everything one running gotty-py shares between its connections."""
+
+    def __init__(self, options: Options, command: Sequence[str],
+                 environ: Mapping[str, str] | None = None) -> None:
+        if not command:
+            raise StartupError(ExitCode.NO_COMMAND, "No command given.")
+        self.options = options
+        self.command = list(command)
+        self.environ = dict(os.environ if environ is None else environ)
+        self.hostname = socket.gethostname()
+        self.credential = options.credential
+        self.basic_auth = bool(options.credential) or options.enable_basic_auth
+        if options.enable_basic_auth and not options.credential:
+            raise StartupError(ExitCode.CONFIG,
+                               "enable_basic_auth is set but no credential (user:pass) is given")
+        self.client_auth = options.enable_tls_client_auth
+        if self.client_auth and not options.enable_tls:
+            raise StartupError(ExitCode.CLIENT_CERT_WITHOUT_TLS,
+                               "TLS client authentication is enabled, but TLS is not enabled")
+        if options.random_url_length < 1:
+            raise StartupError(ExitCode.CONFIG, "random_url_length must be at least 1")
+        for name in ("width", "height", "max_connection", "timeout", "reconnect_time"):
+            if getattr(options, name) < 0:
+                raise StartupError(ExitCode.CONFIG, f"{name} must not be negative")
+        if options.width > 0xFFFF or options.height > 0xFFFF:
+            raise StartupError(ExitCode.CONFIG, "width and height must be at most 65535")
+        self.base_path = (random_path(options.random_url_length) if options.enable_random_url
+                          else normalize_base_path(options.path))
+        self.ws_origin: str | None = options.ws_origin or None
+        if self.ws_origin is not None:
+            try:
+                re.compile(self.ws_origin)
+            except re.error as exc:
+                raise StartupError(ExitCode.CONSTRUCTION,
+                                   f"invalid ws-origin regular expression: {exc}") from None
+        try:
+            self.title_template = Template(options.title_format)
+        except TemplateError as exc:
+            raise StartupError(ExitCode.CONSTRUCTION, f"invalid title format: {exc}") from None
+        self.index_template = self._load_index()
+        self.config_js = (
+            f"var gotty_term = '{handlers.js_string(options.term)}';\n"
+            f"var gotty_ws_query_args = '{handlers.js_string(options.ws_query_args)}';\n"
+            f"var gotty_enable_webgl = {'true' if options.enable_webgl else 'false'};\n"
+        )
+        self.connections: dict[TermSocketHandler, _Connection] = {}
+        self.once_claimed = False
+        self.ssl_context = self._ssl_context() if options.enable_tls else None
+        self.http_server: HTTPServer | None = None
+        self.urls: list[str] = []
+        self._stopping = False
+        self._graceful = False
+        self._finished: asyncio.Future[int] | None = None
+        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._stopper: asyncio.Future[None] | None = None
+
+    # --- construction --------------------------------------------------------------------
+
+    def _load_index(self) -> Template:
+        path = self.options.index_file
+        try:
+            if path:
+                with open(expand_home(path), encoding="utf-8") as handle:
+                    source = handle.read()
+            else:
+                source = resources.files("gotty_py").joinpath("templates/index.html").read_text(
+                    encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StartupError(ExitCode.CONSTRUCTION,
+                               f"failed to read index file {path}: {exc}") from None
+        try:
+            return html_template(source)
+        except TemplateError as exc:
+            raise StartupError(ExitCode.CONSTRUCTION,
+                               f"invalid index template {path or '(built-in)'}: {exc}") from None
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        crt = expand_home(self.options.tls_crt_file)
+        key = expand_home(self.options.tls_key_file)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(crt, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(ExitCode.RUNTIME,
+                               f"failed to load TLS certificate {crt} / key {key}: {exc}") from None
+        if self.client_auth:
+            ca = expand_home(self.options.tls_ca_crt_file)
+            try:
+                context.load_verify_locations(ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise StartupError(ExitCode.RUNTIME,
+                                   f"failed to load TLS CA certificate {ca}: {exc}") from None
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    def build_application(self) -> tornado.web.Application:
+        base = re.escape(self.base_path)
+        ctx = {"ctx": self}
+        static = str(resources.files("gotty_py").joinpath("static"))
+        routes: list[Any] = [
+            (rf"{base}ws", TermSocketHandler, ctx),
+            (rf"{base}auth_token\.js", handlers.AuthTokenHandler, ctx),
+            (rf"{base}config\.js", handlers.ConfigHandler, ctx),
+            (rf"{base}((?:js|css)/.+|favicon\.png|favicon\.ico|icon\.svg|icon_192\.png)",
+             handlers.StaticHandler, {"path": static, "ctx": self}),
+            (rf"{base}.*", handlers.IndexHandler, ctx),
+        ]
+        if self.base_path != "/":
+            routes.insert(0, (re.escape(self.base_path.rstrip("/")),
+                              handlers.RedirectToBaseHandler, ctx))
+        return tornado.web.Application(
+            routes,
+            default_handler_class=handlers.NotFoundHandler,
+            default_handler_args=ctx,
+            compress_response=True,
+            websocket_max_message_size=MAX_MESSAGE_SIZE,
+            log_function=self._log_request,
+        )
+
+    @staticmethod
+    def _log_request(handler: tornado.web.RequestHandler) -> None:
+        # Never log query strings: launch tokens travel in them.
+        request = handler.request
+        log.debug("%s %s %s %s", request.remote_ip, request.method, request.path,
+                  handler.get_status())
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> list[str]:
+        """Listen and return the URLs to print; raises StartupError(8) when it cannot."""
+        self._finished = asyncio.get_running_loop().create_future()
+        application = self.build_application()
+        try:
+            port = int(self.options.port)
+        except ValueError:
+            raise StartupError(ExitCode.CONFIG,
+                               f"invalid port {self.options.port!r}: expected a number") from None
+        address = self.options.address
+        try:
+            sockets = tornado.netutil.bind_sockets(port, address or None)
+        except OSError as exc:
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise StartupError(ExitCode.RUNTIME,
+                               f"failed to listen at {address}:{port}: {reason}") from None
+        for sock in sockets:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.http_server = HTTPServer(application, ssl_options=self.ssl_context, xheaders=False)
+        self.http_server.add_sockets(sockets)
+        bound_port = sockets[0].getsockname()[1]
+        scheme = "https" if self.ssl_context else "http"
+        host = address if address not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        self.urls = [f"{scheme}://{host}:{bound_port}{self.base_path}"]
+        if address in ("", "0.0.0.0", "::"):
+            for ip in _interface_addresses():
+                self.urls.append(f"{scheme}://{ip}:{bound_port}{self.base_path}")
+        self._arm_timeout()
+        return self.urls
+
+    async def wait(self) -> int:
+        """Wait until the server is done (--once, --timeout, or a signal); the exit code."""
+        assert self._finished is not None
+        return await self._finished
+
+    def handle_signal(self, signum: int) -> None:
+        """SIGINT first: stop accepting and let sessions end. Again, or SIGTERM: end them."""
+        import signal as _signal
+
+        if signum == _signal.SIGINT and not self._graceful and not self._stopping:
+            self._graceful = True
+            log.info("Received interrupt, waiting for sessions to end (C-C to force close)")
+            self._stop_listening()
+            self._finish_if_idle()
+            return
+        log.info("Shutting down: ending %d session(s)", len(self.connections))
+        self.stop(ExitCode.OK)
+
+    def stop(self, code: int) -> None:
+        """End every session (close signal, then SIGKILL) and finish once all are reaped."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_listening()
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        self._stopper = asyncio.ensure_future(self._stop_sessions(code))
+
+    async def _stop_sessions(self, code: int) -> None:
+        pending = []
+        for connection in list(self.connections.values()):
+            if connection.session is not None:
+                connection.session.shutdown()
+                pending.append(connection.session.wait())
+            else:
+                connection.handler.close(1001, "server shutting down")
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_result(code)
+
+    def _stop_listening(self) -> None:
+        if self.http_server is not None:
+            self.http_server.stop()
+
+    def _finish_if_idle(self) -> None:
+        if self._graceful and not self.connections:
+            self.stop(ExitCode.OK)
+
+    def _arm_timeout(self) -> None:
+        if self.options.timeout > 0 and not self._stopping:
+            loop = asyncio.get_running_loop()
+            self._timeout_handle = loop.call_later(self.options.timeout, self._on_timeout)
+
+    def _on_timeout(self) -> None:
+        log.info("Timeout: no client connected for %d seconds", self.options.timeout)
+        self.stop(ExitCode.OK)
+
+    # --- admission and accounting (called by the WebSocket handler) -----------------------
+
+    def admission_refusal(self) -> str | None:
+        if self._stopping or self._graceful:
+            return "Server is shutting down"
+        if self.options.once and self.once_claimed:
+            return "Server is shutting down"
+        limit = self.options.max_connection
+        if limit and len(self.connections) >= limit:
+            return f"Too many connections (at most {limit})"
+        return None
+
+    def connection_opened(self, handler: TermSocketHandler) -> None:
+        self.connections[handler] = _Connection(handler)
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+            self._timeout_handle = None
+
+    def track_session(self, handler: TermSocketHandler, session: Session) -> None:
+        self.connections[handler].session = session
+
+    def connection_finished(self, handler: TermSocketHandler, end: SessionEnd | None) -> None:
+        connection = self.connections.pop(handler, None)
+        if connection is None:
+            return
+        reason = f"{end.cause}: {end.detail}" if end else "failed upgrade"
+        log.info("Connection closed by %s: %s, connections: %d/%d", reason,
+                 handler.remote_addr(), len(self.connections), self.options.max_connection)
+        if connection.once_holder:
+            log.info("The --once session ended; exiting")
+            self.stop(ExitCode.OK)
+            return
+        if not self.connections:
+            self._arm_timeout()
+            self._finish_if_idle()
+
+    # --- building a session --------------------------------------------------------------
+
+    def create_session(self, handler: TermSocketHandler, master: WebSocketMaster) -> Session:
+        connection = self.connections[handler]
+        options = self.options
+        settings = SessionSettings(
+            render_title=lambda slave_vars: self.title_template.render(title_variables(
+                self.server_variables(), {"remote_addr": handler.remote_addr()}, slave_vars)),
+            width=options.width,
+            height=options.height,
+            reconnect_seconds=options.reconnect_time if options.enable_reconnect else None,
+            preferences=options.preferences,
+        )
+
+        async def authorize(init: InitMessage) -> Launch:
+            if not token_matches(init.auth_token, self.credential):
+                raise Refused("unauthorized")
+            args = parse_arguments(init.arguments) if options.permit_arguments else []
+            if options.once:
+                if self.once_claimed:
+                    raise Refused("server accepts only one session (--once)")
+                self.once_claimed = True
+                connection.once_holder = True
+            return Launch(extra_args=args, permit_write=options.permit_write)
+
+        headers = handler.request.headers
+
+        async def spawn(launch: Launch) -> Slave:
+            extra_env = dict(launch.env)
+            if options.pass_headers:
+                extra_env.update(header_environment(headers))
+            try:
+                return LocalCommand.spawn(
+                    self.command + launch.extra_args,
+                    env=child_environment(self.environ, extra_env),
+                    columns=options.width or DEFAULT_COLUMNS,
+                    rows=options.height or DEFAULT_ROWS,
+                    close_signal=options.close_signal,
+                    close_timeout=options.effective_close_timeout(),
+                )
+            except SpawnFailed as exc:
+                log.warning("Failed to start command for %s: %s", handler.remote_addr(), exc)
+                raise SpawnError(str(exc)) from exc
+
+        return Session(master, settings, authorize, spawn, _LoggingObserver(self, handler))
+
+    def server_variables(self) -> dict[str, Any]:
+        return {"command": self.command[0], "argv": self.command[1:], "hostname": self.hostname}
+
+    def page_title_variables(self, request: tornado.httputil.HTTPServerRequest) -> dict[str, Any]:
+        return title_variables(self.server_variables(), {"remote_addr": self.remote_addr(request)})
+
+    def render_index(self, variables: dict[str, Any]) -> str:
+        title = self.title_template.render(variables)
+        return self.index_template.render({"title": title})
+
+    @staticmethod
+    def remote_addr(request: tornado.httputil.HTTPServerRequest) -> str:
+        address = getattr(request.connection, "context", None)
+        peer = getattr(address, "address", None)
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
+            return f"{host}:{peer[1]}"
+        return str(request.remote_ip)
+
+
+def _interface_addresses() -> list[str]:
+    """Addresses of this host other than loopback, for GoTTY's 'Alternative URL' lines."""
+    found: list[str] = []
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+    except OSError:
+        return found
+    for info in infos:
+        ip = str(info[4][0])
+        if not ip.startswith("127.") and ip not in found:
+            found.append(ip)
+    return found

@@ -1,0 +1,158 @@
+"""The site routes: index page, auth_token.js, config.js, static assets, 404 and redirect.
+
+Rules of this module: every site handler derives from `SiteHandler`, which applies Basic
+auth and the security headers once, for every route, including unknown paths. What the
+routes serve comes from the `ServerContext` the application was built with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import tornado.web
+
+from ..auth.basic import REALM, BasicAuthResult, check_basic_auth
+
+if TYPE_CHECKING:
+    from .app import GottyServer as ServerContext
+
+log = logging.getLogger("gotty_py.server")
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; object-src 'none'"
+)
+
+# Aliases so that custom index pages written for either GoTTY keep loading our bundle.
+STATIC_ALIASES = {"js/gotty.js": "js/gotty-bundle.js"}
+
+
+def apply_security_headers(handler: tornado.web.RequestHandler) -> None:
+    """GoTTY's `Server: GoTTY` (no version) plus a strict CSP and no referrer leakage."""
+    handler.set_header("Server", "GoTTY")
+    handler.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    handler.set_header("Referrer-Policy", "no-referrer")
+    handler.set_header("X-Content-Type-Options", "nosniff")
+
+
+def js_string(value: str) -> str:
+    """A JS single-quoted string body; GoTTY pasted values unescaped, breaking on a quote."""
+    return json.dumps(value)[1:-1].replace("'", "\\'").replace("</", "<\\/")
+
+
+def require_basic_auth(handler: tornado.web.RequestHandler, ctx: ServerContext) -> bool:
+    """Answer 401 and return False when Basic auth is on and the request fails it."""
+    if not ctx.basic_auth:
+        return True
+    result = check_basic_auth(handler.request.headers.get("Authorization"), ctx.credential)
+    if result is BasicAuthResult.OK:
+        log.debug("Basic Authentication Succeeded: %s", handler.request.remote_ip)
+        return True
+    handler.set_status(401)
+    handler.set_header("WWW-Authenticate", f'Basic realm="{REALM}"')
+    handler.set_header("Content-Type", "text/plain; charset=utf-8")
+    body = "authorization failed" if result is BasicAuthResult.WRONG else "Bad Request"
+    log.info("Basic Authentication failed (%s): %s", result.value, handler.request.remote_ip)
+    handler.finish(body + "\n")
+    return False
+
+
+class SiteHandler(tornado.web.RequestHandler):
+    """Base of every non-WebSocket route."""
+
+    ctx: ServerContext
+
+    def initialize(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    def set_default_headers(self) -> None:
+        apply_security_headers(self)
+
+    def prepare(self) -> None:
+        require_basic_auth(self, self.ctx)
+
+    def compute_etag(self) -> str | None:
+        return None
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"{status_code} {self._reason}\n")
+
+
+class IndexHandler(SiteHandler):
+    """The base path and every unmatched path under it (GoTTY serves the index for any)."""
+
+    def _serve(self, *_: Any) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.ctx.render_index(self.ctx.page_title_variables(self.request)))
+
+    get = post = put = patch = delete = options = _serve
+
+    def head(self, *_: Any) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish()
+
+
+class AuthTokenHandler(SiteHandler):
+    """`var gotty_auth_token = '...'`; only reachable past Basic auth when a credential is set."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/javascript")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(f"var gotty_auth_token = '{js_string(self.ctx.credential)}';")
+
+
+class ConfigHandler(SiteHandler):
+    """config.js: sorenisanerd's two variables; our page reads more, old pages ignore them."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/javascript")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.ctx.config_js)
+
+
+class StaticHandler(tornado.web.StaticFileHandler):
+    """Bundled assets (`js/`, `css/`, icons) with the site's auth and headers."""
+
+    ctx: ServerContext
+
+    def initialize(self, path: str, default_filename: str | None = None, *,  # type: ignore[override]
+                   ctx: ServerContext) -> None:
+        super().initialize(path, default_filename)
+        self.ctx = ctx
+
+    def set_default_headers(self) -> None:
+        apply_security_headers(self)
+
+    def prepare(self) -> None:
+        require_basic_auth(self, self.ctx)
+
+    def parse_url_path(self, url_path: str) -> str:
+        return super().parse_url_path(STATIC_ALIASES.get(url_path, url_path))
+
+
+class RedirectToBaseHandler(SiteHandler):
+    """`<base>` without its slash -> 301 to `<base>/` (Go's ServeMux does the same)."""
+
+    def get(self) -> None:
+        target = self.ctx.base_path
+        if self.request.query:
+            target += "?" + self.request.query
+        self.redirect(target, permanent=True)
+
+    head = post = get
+
+
+class NotFoundHandler(SiteHandler):
+    """Paths outside the base path: Go's `404 page not found` (after Basic auth)."""
+
+    def _serve(self, *_: Any) -> None:
+        self.set_status(404)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish("404 page not found\n")
+
+    get = post = put = patch = delete = options = head = _serve

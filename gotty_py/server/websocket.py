@@ -1,0 +1,195 @@
+"""The `/ws` endpoint: admission (auth, origin, limits), then one Session per connection.
+
+Rules of this module: it turns HTTP and WebSocket events into calls on the session and
+knows nothing of the wire format. All refusals happen before the upgrade and get an HTTP
+status with a plain-text reason; once upgraded, the session decides and closes with a
+WebSocket close frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+import tornado.websocket
+from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocketProtocol13
+
+from ..webtty.session import Session
+from .handlers import require_basic_auth
+
+if TYPE_CHECKING:
+    from .app import GottyServer as ServerContext
+
+log = logging.getLogger("gotty_py.server")
+
+HIGH_WATER_MARK = 1024 * 1024  # unsent output bytes at which the PTY is no longer read
+LOW_WATER_MARK = 256 * 1024
+
+
+class _RawTextProtocol(WebSocketProtocol13):
+    """Hands text frames to the handler as bytes, without UTF-8 validation.
+
+    GoTTY's gorilla server does not validate text frames, and gotty-client sends raw stdin
+    in 128-byte pieces that can split a UTF-8 character; Tornado would abort those
+    connections. This overrides one private method of the pinned Tornado version; the test
+    `test_invalid_utf8_input_reaches_pty` guards it.
+    """
+
+    def _handle_message(self, opcode: int, data: bytes) -> asyncio.Future[None] | None:
+        if opcode == 0x1 and not self.client_terminated and not self._frame_compressed:
+            self._message_bytes_in += len(data)
+            handler = self.handler
+            assert isinstance(handler, TermSocketHandler)
+            return self._run_callback(handler.on_text_frame, data)
+        return super()._handle_message(opcode, data)
+
+
+class WebSocketMaster:
+    """The session's view of the connection, with output flow control.
+
+    Tornado resolves a write's future once the bytes are handed to the kernel; counting the
+    unresolved bytes gives the client's backlog without touching private state.
+    """
+
+    def __init__(self, handler: TermSocketHandler) -> None:
+        self._handler = handler
+        self._unsent = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self.closed = False
+
+    def send(self, frame: str) -> None:
+        if self.closed:
+            return
+        try:
+            future = self._handler.write_message(frame)
+        except WebSocketClosedError:
+            self.connection_lost()
+            return
+        size = len(frame)
+        self._unsent += size
+        if self._unsent >= HIGH_WATER_MARK:
+            self._drained.clear()
+        future.add_done_callback(lambda f: self._sent(f, size))
+
+    def _sent(self, future: asyncio.Future[None], size: int) -> None:
+        if not future.cancelled():
+            future.exception()  # retrieved: a closed stream is handled by on_close
+        self._unsent -= size
+        if self._unsent <= LOW_WATER_MARK:
+            self._drained.set()
+
+    async def drain(self) -> None:
+        await self._drained.wait()
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self._handler.close(code, reason)
+        self._drained.set()
+
+    def connection_lost(self) -> None:
+        self.closed = True
+        self._drained.set()
+
+
+class TermSocketHandler(tornado.websocket.WebSocketHandler):
+    """One browser terminal connection."""
+
+    ctx: ServerContext
+
+    def initialize(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.session: Session | None = None
+        self.master: WebSocketMaster | None = None
+        self._admitted = False
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")  # GoTTY's /ws carries no Server header
+
+    # --- admission -----------------------------------------------------------------------
+
+    def _origin_allowed(self) -> bool:
+        origin = self.request.headers.get("Origin")
+        pattern = self.ctx.ws_origin
+        if pattern is not None:
+            return re.search(pattern, origin or "") is not None
+        if origin is None:
+            return True
+        netloc = urllib.parse.urlsplit(origin).netloc.lower()
+        return netloc == self.request.headers.get("Host", "").lower()
+
+    def _refuse(self, status: int, text: str) -> None:
+        log.info("Refused WebSocket from %s: %s", self.ctx.remote_addr(self.request), text)
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(text + "\n")
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        ctx = self.ctx
+        if not require_basic_auth(self, ctx):
+            return
+        if not self._origin_allowed():
+            self._refuse(403, "Forbidden: origin not allowed")
+            return
+        refusal = ctx.admission_refusal()
+        if refusal is not None:
+            self._refuse(503, refusal)
+            return
+        ctx.connection_opened(self)
+        self._admitted = True
+        try:
+            await super().get(*args, **kwargs)
+        finally:
+            if self.session is None:  # the upgrade failed: no session will release the slot
+                ctx.connection_finished(self, None)
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # decided in get(), with GoTTY's rules
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return "webtty" if "webtty" in subprotocols else None
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return None  # GoTTY never negotiates permessage-deflate
+
+    def get_websocket_protocol(self) -> WebSocketProtocol | None:
+        protocol = super().get_websocket_protocol()
+        if not isinstance(protocol, WebSocketProtocol13):
+            return protocol
+        return _RawTextProtocol(self, False, protocol.params)
+
+    # --- connection events ---------------------------------------------------------------
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.set_nodelay(True)
+        self.master = WebSocketMaster(self)
+        self.session = self.ctx.create_session(self, self.master)
+        self.ctx.track_session(self, self.session)
+
+    def on_text_frame(self, data: bytes) -> None:
+        if self.session is not None:
+            self.session.receive(data, binary=False)
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.session is not None:
+            data = message.encode("utf-8") if isinstance(message, str) else message
+            self.session.receive(data, binary=True)
+
+    def on_close(self) -> None:
+        if self.master is not None:
+            self.master.connection_lost()
+        if self.session is not None:
+            code = self.close_code
+            detail = "client closed the connection" if code is not None else "connection lost"
+            self.session.client_closed(detail)
+
+    def on_ping(self, data: bytes) -> None:
+        pass
+
+    def remote_addr(self) -> str:
+        return self.ctx.remote_addr(self.request)
+

@@ -1,0 +1,1 @@
+"""webtty layer of gotty-py (see DESIGN.md)."""

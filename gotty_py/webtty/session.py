@@ -1,0 +1,335 @@
+"""One webtty session: joins one client connection to one backend process.
+
+Rules of this module: it speaks the protocol (through `protocol`) and runs the two pumps,
+but knows nothing of Tornado or of PTYs. It sees the connection as a `Master` (sends text
+frames, closes with a code and reason) and the process as a `Slave` (reads, writes,
+resizes, ends); authorization and process creation are callables handed in by the server.
+Every way a session can end goes through `_finish`, exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import protocol
+from .protocol import CloseCode, InitMessage, ProtocolError
+
+log = logging.getLogger("gotty_py.session")
+
+
+class Master(Protocol):
+    """The client side of a session (a WebSocket connection)."""
+
+    def send(self, frame: str) -> None: ...
+
+    async def drain(self) -> None:
+        """Return once the client's unsent output is below the low-water mark."""
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class Slave(Protocol):
+    """The process side of a session (a command under a PTY)."""
+
+    pid: int
+
+    async def read(self) -> bytes:
+        """The next chunk of output; b"" once the process is gone and its output drained."""
+
+    def write(self, data: bytes) -> None:
+        """Queue input for the process; never blocks and never drops data."""
+
+    def resize(self, columns: int, rows: int) -> None: ...
+
+    async def close(self) -> None:
+        """End the process (close signal, then SIGKILL) and wait until it is reaped."""
+
+    @property
+    def exit_status(self) -> int | None:
+        """Like `subprocess.Popen.returncode`: negative for a signal, None while running."""
+
+    def title_variables(self) -> dict[str, Any]: ...
+
+
+class Refused(Exception):
+    """Authorization refused a session; the text is the close reason shown to the user."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What authorization decided for one session."""
+
+    extra_args: list[str] = field(default_factory=list)
+    permit_write: bool = False
+    user: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+Authorizer = Callable[[InitMessage], Awaitable[Launch]]
+SlaveFactory = Callable[[Launch], Awaitable[Slave]]
+
+
+class SpawnError(Exception):
+    """The command could not be started."""
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """The per-server knobs a session needs; built by the server from Options."""
+
+    render_title: Callable[[dict[str, Any]], str]
+    width: int = 0
+    height: int = 0
+    reconnect_seconds: int | None = None
+    preferences: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SessionEnd:
+    """How a session ended, for logs and the audit trail."""
+
+    cause: str  # process-exited, client-closed, protocol-error, refused, shutdown, start-failed
+    detail: str
+    exit_status: int | None = None
+    close_code: int | None = None
+
+
+class SessionObserver:
+    """Hooks for audit and accounting; the default does nothing."""
+
+    def on_start(self, session: Session) -> None:
+        pass
+
+    def on_output(self, data: bytes) -> None:
+        pass
+
+    def on_input(self, data: bytes) -> None:
+        pass
+
+    def on_resize(self, columns: int, rows: int) -> None:
+        pass
+
+    def on_end(self, session: Session, end: SessionEnd) -> None:
+        pass
+
+
+def describe_exit(status: int | None) -> str:
+    if status is None:
+        return "process exited"
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = str(-status)
+        return f"process killed by signal {name}"
+    return f"process exited with status {status}"
+
+
+class Session:
+    """The state machine: waiting for init -> starting -> running -> ended."""
+
+    def __init__(
+        self,
+        master: Master,
+        settings: SessionSettings,
+        authorize: Authorizer,
+        spawn: SlaveFactory,
+        observer: SessionObserver | None = None,
+    ) -> None:
+        self.master = master
+        self.settings = settings
+        self._authorize = authorize
+        self._spawn = spawn
+        self.observer = observer or SessionObserver()
+        self.slave: Slave | None = None
+        self.launch: Launch | None = None
+        self.init: InitMessage | None = None
+        self.end: SessionEnd | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._decoder = protocol.ClientFrameDecoder()
+        self._pending: list[bytes] = []
+        self._state = "init"
+        self._done = asyncio.get_running_loop().create_future()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._starter: asyncio.Task[None] | None = None
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    # --- events from the server ----------------------------------------------------------
+
+    def receive(self, frame: bytes, *, binary: bool) -> None:
+        """A frame from the client. Binary frames end the session only as the init."""
+        if self._state == "init":
+            if binary:
+                self._start_task(self._finish("protocol-error", "init message must be text",
+                                              CloseCode.PROTOCOL_ERROR))
+                return
+            self._state = "starting"
+            self._starter = self._start_task(self._start(frame))
+        elif binary or self._state == "ended":
+            return
+        elif self._state == "starting":
+            self._pending.append(frame)
+        else:
+            self._handle(frame)
+
+    def client_closed(self, detail: str = "client closed the connection") -> None:
+        self._start_task(self._finish("client-closed", detail, None))
+
+    def shutdown(self) -> None:
+        self._start_task(self._finish("shutdown", "server shutting down", CloseCode.GOING_AWAY))
+
+    def abort(self, cause: str, detail: str, code: int) -> None:
+        """End the session for a reason decided outside it (an init deadline, a limit)."""
+        self._start_task(self._finish(cause, detail, code))
+
+    async def wait(self) -> SessionEnd:
+        """Wait until the session has ended and its process has been reaped."""
+        return await asyncio.shield(self._done)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _start_task(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session task failed", exc_info=task.exception())
+            if self._state != "ended":
+                self._start_task(self._finish("internal-error", "internal error",
+                                              CloseCode.INTERNAL_ERROR))
+
+    async def _start(self, frame: bytes) -> None:
+        try:
+            self.init = protocol.parse_init(frame)
+            self.launch = await self._authorize(self.init)
+        except ProtocolError as exc:
+            await self._finish("protocol-error", str(exc), CloseCode.PROTOCOL_ERROR)
+            return
+        except Refused as exc:
+            await self._finish("refused", str(exc), CloseCode.POLICY_VIOLATION)
+            return
+        if self._state == "ended":
+            return
+        try:
+            slave = await self._spawn(self.launch)
+        except SpawnError as exc:
+            await self._finish("start-failed", f"failed to start command: {exc}",
+                               CloseCode.INTERNAL_ERROR)
+            return
+        self.slave = slave
+        if self._state == "ended":  # ended while spawning: _finish closes the process
+            return
+        self._state = "running"
+        self.observer.on_start(self)
+        self._send_initial_frames()
+        pending, self._pending = self._pending, []
+        for queued in pending:
+            self._handle(queued)
+        if self._state == "running":
+            self._start_task(self._pump_output())
+
+    def _send_initial_frames(self) -> None:
+        """Title first, then S's buffer size, reconnect and preferences (GoTTY's order)."""
+        assert self.slave is not None and self.launch is not None
+        variables = dict(self.slave.title_variables())
+        variables.update((self.launch.claims and {"claims": self.launch.claims}) or {})
+        if self.launch.user is not None:
+            variables["user"] = self.launch.user
+        self.master.send(protocol.encode_title(self.settings.render_title(variables)))
+        self.master.send(protocol.encode_buffer_size())
+        if self.settings.reconnect_seconds is not None:
+            self.master.send(protocol.encode_reconnect(self.settings.reconnect_seconds))
+        if self.settings.preferences:
+            self.master.send(protocol.encode_preferences(self.settings.preferences))
+        if self.init is not None and self.init.gotty_py:
+            self.master.send(protocol.encode_session_info(
+                {"writable": self.launch.permit_write}))
+
+    def _handle(self, frame: bytes) -> None:
+        assert self.slave is not None and self.launch is not None
+        try:
+            event = self._decoder.decode(frame)
+        except ProtocolError as exc:
+            self._start_task(self._finish("protocol-error", str(exc), CloseCode.PROTOCOL_ERROR))
+            return
+        if isinstance(event, protocol.Input):
+            if self.launch.permit_write and event.data:
+                self.bytes_in += len(event.data)
+                self.observer.on_input(event.data)
+                self.slave.write(event.data)
+        elif isinstance(event, protocol.Ping):
+            self.master.send(protocol.encode_pong())
+        elif isinstance(event, protocol.Resize):
+            self._resize(event)
+
+    def _resize(self, event: protocol.Resize) -> None:
+        """Fixed --width/--height win over the client; with both set resizes are moot."""
+        assert self.slave is not None
+        width, height = self.settings.width, self.settings.height
+        if width and height:
+            return
+        columns = width or event.columns
+        rows = height or event.rows
+        self.slave.resize(columns, rows)
+        self.observer.on_resize(columns, rows)
+
+    async def _pump_output(self) -> None:
+        assert self.slave is not None
+        while self._state == "running":
+            data = await self.slave.read()
+            if not data:
+                break
+            if self._state != "running":
+                # The session is ending for another reason; still account for what was read.
+                self.observer.on_output(data)
+                break
+            self.bytes_out += len(data)
+            self.observer.on_output(data)
+            self.master.send(protocol.encode_output(data))
+            await self.master.drain()
+        else:
+            return
+        if self._state == "running":
+            status = self.slave.exit_status
+            await self._finish("process-exited", describe_exit(status), CloseCode.NORMAL)
+
+    async def _finish(self, cause: str, detail: str, code: int | None) -> None:
+        if self._state == "ended":
+            return
+        self._state = "ended"
+        self._pending.clear()
+        if code is not None:
+            self.master.close(code, protocol.close_reason(detail))
+        starter = self._starter
+        if starter is not None and starter is not asyncio.current_task() and not starter.done():
+            # Let authorization or spawning finish so that a process started meanwhile is
+            # ended and reaped before the session reports its end.
+            await asyncio.wait([starter])
+        slave = self.slave
+        if slave is not None:
+            await slave.close()
+        self.end = SessionEnd(
+            cause=cause,
+            detail=detail,
+            exit_status=slave.exit_status if slave is not None else None,
+            close_code=code,
+        )
+        try:
+            self.observer.on_end(self, self.end)
+        finally:
+            if not self._done.done():
+                self._done.set_result(self.end)
