@@ -1,0 +1,265 @@
+"""Test helpers: a real gotty-py server process and a real WebSocket client.
+
+The server runs as `python -m gotty_py` in its own process, exactly as a user starts it;
+the client is websocket-client, an implementation independent of the server's Tornado.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websocket
+
+ROOT = Path(__file__).resolve().parent.parent
+URL_LINE = re.compile(r"HTTP server is listening at: (\S+)")
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
+             message: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@dataclass
+class GottyProcess:
+    """A running `gotty-py` and what it printed."""
+
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    url: str = ""
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def ws_url(self) -> str:
+        return re.sub(r"^http", "ws", self.url) + "ws"
+
+    @property
+    def host(self) -> str:
+        return self.url.split("/")[2]
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float = 10.0) -> str:
+        regex = re.compile(pattern)
+        return str(wait_for(lambda: next((ln for ln in list(self.lines) if regex.search(ln)), None),
+                            timeout, message=f"log line {pattern!r}"))
+
+    def wait_exit(self, timeout: float = 15.0) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def _pump(stream: Iterable[str], lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
+
+
+def start_gotty(*args: str, env: Mapping[str, str] | None = None, expect_url: bool = True,
+                cwd: str | os.PathLike[str] | None = None, home: str | None = None) -> GottyProcess:
+    """Start `python -m gotty_py ARGS` and wait for its URL line (or for it to exit)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GOTTY_")}
+    full_env["HOME"] = home or str(Path(os.environ.get("TMPDIR", "/tmp")) / "gotty-test-home")
+    Path(full_env["HOME"]).mkdir(parents=True, exist_ok=True)
+    full_env["PYTHONUNBUFFERED"] = "1"
+    if env:
+        full_env.update(env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gotty_py", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        text=True, cwd=cwd or ROOT, env=full_env,
+    )
+    handle = GottyProcess(process)
+    assert process.stdout is not None
+    threading.Thread(target=_pump, args=(process.stdout, handle.lines), daemon=True).start()
+    if expect_url:
+        def url() -> str | None:
+            if process.poll() is not None:
+                raise AssertionError(f"gotty-py exited early:\n{handle.output()}")
+            match = next((URL_LINE.search(ln) for ln in list(handle.lines) if URL_LINE.search(ln)),
+                         None)
+            return match.group(1) if match else None
+        handle.url = wait_for(url, 15, message="the URL line")
+    return handle
+
+
+def run_gotty(*args: str, env: Mapping[str, str] | None = None, timeout: float = 15,
+              home: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run gotty-py to completion (for exit-code and message checks)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GOTTY_")}
+    full_env["HOME"] = home or str(Path(os.environ.get("TMPDIR", "/tmp")) / "gotty-test-home")
+    Path(full_env["HOME"]).mkdir(parents=True, exist_ok=True)
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "gotty_py", *args], capture_output=True,
+                          text=True, timeout=timeout, env=full_env, cwd=ROOT,
+                          stdin=subprocess.DEVNULL)
+
+
+class Closed(Exception):
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"closed {code} {reason!r}")
+        self.code = code
+        self.reason = reason
+
+
+class Client:
+    """A webtty client over a real WebSocket (websocket-client)."""
+
+    def __init__(self, url: str, *, subprotocols: list[str] | None = None,
+                 headers: list[str] | None = None, origin: str | None = None,
+                 timeout: float = 15.0, sslopt: dict[str, Any] | None = None) -> None:
+        self.ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=sslopt)
+        options: dict[str, Any] = {"timeout": timeout, "header": headers or []}
+        if subprotocols is not None:
+            options["subprotocols"] = subprotocols
+        if origin is not None:
+            options["origin"] = origin
+        else:
+            options["suppress_origin"] = True
+        self.ws.connect(url, **options)
+        self.closed: Closed | None = None
+        self.output = bytearray()
+
+    def init(self, arguments: str = "", token: str = "", **extra: Any) -> Client:
+        self.send_text(json.dumps({"Arguments": arguments, "AuthToken": token, **extra}))
+        return self
+
+    def send_text(self, data: str | bytes) -> None:
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self.ws.send(payload, opcode=websocket.ABNF.OPCODE_TEXT)
+
+    def send_binary(self, data: bytes) -> None:
+        self.ws.send(data, opcode=websocket.ABNF.OPCODE_BINARY)
+
+    def input(self, data: str | bytes) -> None:
+        self.send_text(b"1" + (data.encode() if isinstance(data, str) else data))
+
+    def resize(self, columns: int, rows: int) -> None:
+        self.send_text("3" + json.dumps({"columns": columns, "rows": rows}))
+
+    def recv(self) -> str:
+        """The next text frame; raises Closed on a close frame or a dropped connection."""
+        if self.closed:
+            raise self.closed
+        while True:
+            try:
+                opcode, frame = self.ws.recv_data_frame(control_frame=True)
+            except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
+                self.closed = Closed(None, "connection dropped")
+                raise self.closed from None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                data = frame.data
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                self.closed = Closed(code, data[2:].decode("utf-8", "replace"))
+                raise self.closed
+            if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
+                continue
+            text: str = frame.data.decode("utf-8")
+            if text.startswith("1"):
+                self.output += base64.b64decode(text[1:])
+            return text
+
+    def frames_until_close(self) -> list[str]:
+        frames: list[str] = []
+        try:
+            while True:
+                frames.append(self.recv())
+        except Closed:
+            return frames
+
+    def read_until(self, needle: bytes, timeout: float = 10.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not in output {bytes(self.output)[-500:]!r}")
+            self.recv()
+        return bytes(self.output)
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:
+            self.ws.shutdown()
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame."""
+        self.ws.shutdown()
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Any
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def http_request(url: str, method: str = "GET", headers: Mapping[str, str] | None = None,
+                 body: bytes | None = None, context: Any = None) -> Response:
+    """One HTTP request that neither follows redirects nor raises on error statuses."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.netloc, timeout=10, context=context)
+    else:
+        connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    try:
+        connection.request(method, target, body=body, headers=dict(headers or {}))
+        response = connection.getresponse()
+        return Response(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
+def basic(credential: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}

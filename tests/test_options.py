@@ -1,0 +1,235 @@
+"""One declaration of every option: flags, HCL keys, env names, precedence and errors."""
+
+from __future__ import annotations
+
+import signal
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gotty_py.config import ConfigError, load_options
+from gotty_py.options import OPTION_SPECS, SPECS_BY_NAME, Options
+from tests.gotty import run_gotty
+
+GOTTY_OPTIONS = {
+    # GoTTY's flag, HCL key and env name for each option of gotty-spec §3.2.
+    "address": ("--address", "address", "GOTTY_ADDRESS"),
+    "port": ("--port", "port", "GOTTY_PORT"),
+    "path": ("--path", "path", "GOTTY_PATH"),
+    "permit_write": ("--permit-write", "permit_write", "GOTTY_PERMIT_WRITE"),
+    "credential": ("--credential", "credential", "GOTTY_CREDENTIAL"),
+    "enable_random_url": ("--random-url", "enable_random_url", "GOTTY_RANDOM_URL"),
+    "random_url_length": ("--random-url-length", "random_url_length",
+                          "GOTTY_RANDOM_URL_LENGTH"),
+    "enable_tls": ("--tls", "enable_tls", "GOTTY_TLS"),
+    "tls_crt_file": ("--tls-crt", "tls_crt_file", "GOTTY_TLS_CRT"),
+    "tls_key_file": ("--tls-key", "tls_key_file", "GOTTY_TLS_KEY"),
+    "tls_ca_crt_file": ("--tls-ca-crt", "tls_ca_crt_file", "GOTTY_TLS_CA_CRT"),
+    "index_file": ("--index", "index_file", "GOTTY_INDEX"),
+    "title_format": ("--title-format", "title_format", "GOTTY_TITLE_FORMAT"),
+    "enable_reconnect": ("--reconnect", "enable_reconnect", "GOTTY_RECONNECT"),
+    "reconnect_time": ("--reconnect-time", "reconnect_time", "GOTTY_RECONNECT_TIME"),
+    "max_connection": ("--max-connection", "max_connection", "GOTTY_MAX_CONNECTION"),
+    "once": ("--once", "once", "GOTTY_ONCE"),
+    "timeout": ("--timeout", "timeout", "GOTTY_TIMEOUT"),
+    "permit_arguments": ("--permit-arguments", "permit_arguments", "GOTTY_PERMIT_ARGUMENTS"),
+    "width": ("--width", "width", "GOTTY_WIDTH"),
+    "height": ("--height", "height", "GOTTY_HEIGHT"),
+    "ws_origin": ("--ws-origin", "ws_origin", "GOTTY_WS_ORIGIN"),
+    "term": ("--term", "term", "GOTTY_TERM"),
+    "close_signal": ("--close-signal", "close_signal", "GOTTY_CLOSE_SIGNAL"),
+    "close_timeout": ("--close-timeout", "close_timeout", "GOTTY_CLOSE_TIMEOUT"),
+    "quiet": ("--quiet", "quiet", "GOTTY_QUIET"),
+    "config": ("--config", None, "GOTTY_CONFIG"),
+}
+GOTTY_DEFAULTS = {
+    "address": "0.0.0.0", "port": "8080", "path": "/", "permit_write": False,
+    "credential": "", "enable_basic_auth": False, "enable_random_url": False,
+    "random_url_length": 8, "enable_tls": False, "tls_crt_file": "~/.gotty.crt",
+    "tls_key_file": "~/.gotty.key", "tls_ca_crt_file": "~/.gotty.ca.crt",
+    "enable_tls_client_auth": False, "index_file": "",
+    "title_format": "{{ .command }}@{{ .hostname }}", "enable_reconnect": False,
+    "reconnect_time": 10, "max_connection": 0, "once": False, "timeout": 0,
+    "permit_arguments": False, "width": 0, "height": 0, "ws_origin": "", "term": "xterm",
+    "close_signal": 1, "close_timeout": -1, "quiet": False,
+}
+
+
+def write(tmp_path: Path, text: str, name: str = "gotty.hcl") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def load(flags: dict[str, object] | None = None, env: dict[str, str] | None = None,
+         home: str = "/nonexistent") -> Options:
+    return load_options(flags or {}, env or {}, home=home).options
+
+
+class TestDeclaration:
+    @pytest.mark.parametrize("name", sorted(GOTTY_OPTIONS))
+    def test_gotty_spelling(self, name: str) -> None:
+        flag, hcl_key, env = GOTTY_OPTIONS[name]
+        spec = SPECS_BY_NAME[name]
+        assert spec.cli_names[0] == flag
+        assert spec.hcl == hcl_key
+        assert spec.env == env
+
+    def test_gotty_defaults(self) -> None:
+        options = Options()
+        for name, default in GOTTY_DEFAULTS.items():
+            assert getattr(options, name) == default, name
+
+    def test_every_option_is_documented(self) -> None:
+        for spec in OPTION_SPECS:
+            assert spec.help and (spec.flag or spec.hcl), spec.name
+        names = [s.flag for s in OPTION_SPECS if s.flag]
+        assert len(names) == len(set(names))
+
+    def test_help_lists_every_flag_with_env_and_default(self) -> None:
+        result = run_gotty("--help")
+        assert result.returncode == 0
+        text = " ".join(result.stdout.split())
+        for spec in OPTION_SPECS:
+            if spec.flag:
+                assert f"--{spec.flag}" in text
+                assert f"[env: {spec.env}]" in text
+
+
+class TestPrecedence:
+    def test_default_file_env_flag(self, tmp_path: Path) -> None:
+        config = write(tmp_path, 'port = "1111"\nterm = "fromfile"\ntimeout = 5\n')
+        assert load({"config": config}).port == "1111"
+        assert load({"config": config}, {"GOTTY_PORT": "2222"}).port == "2222"
+        opts = load({"config": config, "port": "3333"}, {"GOTTY_PORT": "2222"})
+        assert (opts.port, opts.term, opts.timeout) == ("3333", "fromfile", 5)
+        assert load().port == "8080"
+
+    def test_config_path_from_env(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "width = 7")
+        assert load(env={"GOTTY_CONFIG": config}).width == 7
+
+    def test_home_config_is_read_when_present(self, tmp_path: Path) -> None:
+        write(tmp_path, "height = 9", ".gotty")
+        assert load(home=str(tmp_path)).height == 9
+        assert load(home=str(tmp_path / "none")).height == 0
+
+    def test_env_booleans_follow_go(self) -> None:
+        for text, expected in [("1", True), ("true", True), ("T", True), ("0", False),
+                               ("false", False), ("F", False)]:
+            assert load(env={"GOTTY_PERMIT_WRITE": text}).permit_write is expected
+
+    def test_flag_false_overrides_env_true(self) -> None:
+        assert load({"permit_write": False}, {"GOTTY_PERMIT_WRITE": "true"}).permit_write is False
+
+
+class TestConfigFile:
+    def test_keys_are_case_insensitive(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "Permit_Write = true\nPORT = 18131\n")
+        opts = load({"config": config})
+        assert opts.permit_write is True
+        assert opts.port == "18131"  # a number is accepted for a string field, as in GoTTY
+
+    def test_unknown_key_is_a_warning_naming_file_and_key(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "bogus_key = 1\nport = 1\n")
+        loaded = load_options({"config": config}, {})
+        assert loaded.warnings == [f"config file {config}: unknown key 'bogus_key' ignored"]
+        assert loaded.options.port == "1"
+
+    def test_preferences_block(self, tmp_path: Path) -> None:
+        config = write(tmp_path, 'preferences {\n  font_size = 20\n  background_color = "#123"\n}')
+        assert load({"config": config}).preferences == {"font_size": 20,
+                                                        "background_color": "#123"}
+
+    def test_close_signal_by_name(self, tmp_path: Path) -> None:
+        config = write(tmp_path, 'close_signal = "SIGTERM"')
+        assert load({"config": config}).close_signal == signal.SIGTERM
+        assert load(env={"GOTTY_CLOSE_SIGNAL": "int"}).close_signal == signal.SIGINT
+
+    @pytest.mark.parametrize(("text", "key", "expected"), [
+        ('permit_write = "yes"', "permit_write", "expected a boolean"),
+        ("timeout = true", "timeout", "expected an integer"),
+        ('width = "wide"', "width", "expected an integer"),
+        ("title_format = [1]", "title_format", "expected a string"),
+        ("preferences = 3", "preferences", "expected a block"),
+        ('close_signal = "SIGNOPE"', "close_signal", "expected a signal"),
+    ])
+    def test_wrong_type_names_file_key_and_expectation(self, tmp_path: Path, text: str,
+                                                       key: str, expected: str) -> None:
+        config = write(tmp_path, text)
+        with pytest.raises(ConfigError) as info:
+            load({"config": config})
+        message = str(info.value)
+        assert config in message and repr(key) in message and expected in message
+
+    def test_syntax_error_names_the_file(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "port = = 3\n")
+        with pytest.raises(ConfigError, match=f"config file {config}: HCL syntax error"):
+            load({"config": config})
+
+    def test_bad_env_value_names_the_variable(self) -> None:
+        with pytest.raises(ConfigError, match="GOTTY_TIMEOUT: expected an integer"):
+            load(env={"GOTTY_TIMEOUT": "soon"})
+
+    def test_tls_ca_crt_turns_client_auth_on(self) -> None:
+        assert load({"tls_ca_crt_file": "/ca.pem"}).enable_tls_client_auth is True
+        assert load().enable_tls_client_auth is False
+
+
+class TestCommandLine:
+    def test_missing_explicit_config_exits_2(self, tmp_path: Path) -> None:
+        missing = tmp_path / "nope.hcl"
+        result = run_gotty("--config", str(missing), "true")
+        assert result.returncode == 2
+        assert f"config file {missing}: no such file" in result.stderr
+
+    def test_wrong_type_exits_2_with_the_message(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "once = 5")
+        result = run_gotty("--config", config, "true")
+        assert result.returncode == 2
+        assert f"config file {config}: key 'once': expected a boolean" in result.stderr
+
+    def test_syntax_error_exits_2(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "port = {")
+        result = run_gotty("--config", config, "true")
+        assert result.returncode == 2
+        assert config in result.stderr and "syntax error" in result.stderr
+
+    def test_unknown_key_warns_but_runs(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "frobnicate = true\ntimeout = 1\n")
+        result = run_gotty("--config", config, "-a", "127.0.0.1", "-p", "0", "true")
+        assert result.returncode == 0
+        assert f"config file {config}: unknown key 'frobnicate' ignored" in result.stderr
+
+    def test_no_command_exits_1(self) -> None:
+        result = run_gotty("-a", "127.0.0.1")
+        assert result.returncode == 1
+        assert "No command given" in result.stderr
+
+    def test_version(self) -> None:
+        result = run_gotty("--version")
+        assert result.returncode == 0 and result.stdout.startswith("gotty-py ")
+
+    def test_bool_flag_equals_false(self) -> None:
+        result = run_gotty("--permit-write=false", "--once=false", "--timeout", "1",
+                           "-a", "127.0.0.1", "-p", "0", "true")
+        assert result.returncode == 0
+        assert "Permitting clients to write" not in result.stderr
+
+    def test_unknown_flag_is_a_usage_error(self) -> None:
+        result = run_gotty("--no-such-flag", "true")
+        assert result.returncode == 2
+        assert "No such option" in result.stderr
+
+    def test_flags_stop_at_the_command(self, gotty) -> None:  # type: ignore[no-untyped-def]
+        server = gotty("--title-format", "{{ .command }} {{ .argv }}",
+                       "echo", "-l", "-w", "--port", "1")
+        page = urllib.request.urlopen(server.url).read().decode()
+        assert "<title>echo [-l -w --port 1]</title>" in page
+        assert "Permitting clients to write" not in server.output()
+
+    def test_env_sets_options(self, gotty) -> None:  # type: ignore[no-untyped-def]
+        server = gotty("true", env={"GOTTY_TITLE_FORMAT": "from-env", "GOTTY_PATH": "/e/"})
+        assert server.url.endswith("/e/")
+        assert "<title>from-env</title>" in urllib.request.urlopen(server.url).read().decode()
