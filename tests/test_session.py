@@ -65,9 +65,8 @@ class TestInitialFrames:
         assert theirs.recv() == "2"
 
     def test_title_variables(self, gotty: Gotty) -> None:
-        server = gotty("--title-format",
-                       "{{ .command }}|{{ .argv }}|{{ .pid }}|{{ .remote_addr }}|{{ .server.argv }}",
-                       "sh", "-c", "echo PID=$$; read x", "a0")
+        title_format = "{{ .command }}|{{ .argv }}|{{ .pid }}|{{ .remote_addr }}|{{ .server.argv }}"
+        server = gotty("--title-format", title_format, "sh", "-c", "echo PID=$$; read x", "a0")
         client = session(server)
         title = client.recv()
         pid = read_pid(client)
@@ -192,11 +191,12 @@ class TestInput:
         client.send_text("1%%%")
         client.frames_until_close()
         assert client.closed is not None
-        assert (client.closed.code, client.closed.reason) == (1002, "malformed input: invalid base64")
+        assert client.closed.code == 1002
+        assert client.closed.reason == "malformed input: invalid base64"
 
     @pytest.mark.parametrize("size", [1025, 3000, 1024 * 1024 + 7])
     def test_large_input_arrives_whole(self, gotty: Gotty, size: int) -> None:
-        """Deviation: yudai's GoTTY truncates input above ~1 KiB, sorenisanerd's ends the session."""
+        """Deviation: yudai's GoTTY truncates input above ~1 KiB; sorenisanerd's ends it."""
         script = f"stty raw -echo; echo READY; head -c {size} | sha256sum"
         client = session(gotty("-w", "sh", "-c", script))
         client.read_until(b"READY")

@@ -1,0 +1,48 @@
+# gotty-py: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8080
+# The embedded default: a writable bash, reachable from this machine only.
+RUN_COMMAND ?= bash
+
+.PHONY: venv run test test-fast lint docs bench browser clean
+.DEFAULT_GOAL := run
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: venv
+	$(BIN)/gotty-py --address 127.0.0.1 --port $(PORT) --permit-write $(RUN_COMMAND)
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
+browser:
+	scripts/ensure-chromium.sh
+
+test: venv browser
+	$(BIN)/pytest
+
+test-fast: venv
+	$(BIN)/pytest -m "not browser"
+
+lint: venv
+	$(BIN)/ruff check gotty_py tests bench examples
+	$(BIN)/mypy
+
+docs: venv
+	$(BIN)/python -m gotty_py.docs markdown > docs/options.md
+	$(BIN)/python -m gotty_py.docs hcl > config/gotty.example.hcl
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+include frontend/Makefile.inc

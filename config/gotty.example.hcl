@@ -1,0 +1,107 @@
+// gotty-py configuration (HCL). Read from ~/.gotty when present, or --config FILE.
+// Generated from gotty_py/options.py by `make docs`. Every option is listed with its
+// default; uncomment a line to change it. Keys are case-insensitive.
+// Environment variables (GOTTY_*) and flags override this file.
+
+// IP address to listen on.
+// address = "0.0.0.0"
+
+// Port number to listen on (0 picks a free port).
+// port = "8080"
+
+// Base path of every URL, e.g. /console/.
+// path = "/"
+
+// Permit clients to write to the TTY (be careful).
+// permit_write = false
+
+// Credential for Basic Authentication (user:pass); turns Basic auth on.
+// credential = ""
+
+// Require Basic Authentication (implied by a credential).
+// enable_basic_auth = false
+
+// Add a random string to the URL.
+// enable_random_url = false
+
+// Random URL length.
+// random_url_length = 8
+
+// Enable TLS/SSL.
+// enable_tls = false
+
+// TLS/SSL certificate file path.
+// tls_crt_file = "~/.gotty.crt"
+
+// TLS/SSL key file path.
+// tls_key_file = "~/.gotty.key"
+
+// TLS/SSL CA certificate file for client certifications; giving it turns client-certificate auth on.
+// tls_ca_crt_file = "~/.gotty.ca.crt"
+
+// Require client certificates signed by the CA in --tls-ca-crt.
+// enable_tls_client_auth = false
+
+// Custom index.html file (Go template with {{ .title }}).
+// index_file = ""
+
+// Title format of the browser window (GoTTY template variables: command, argv, hostname, remote_addr, pid).
+// title_format = "{{ .command }}@{{ .hostname }}"
+
+// Enable reconnection.
+// enable_reconnect = false
+
+// Time to reconnect, in seconds.
+// reconnect_time = 10
+
+// Maximum number of concurrent sessions (0 = unlimited).
+// max_connection = 0
+
+// Accept only one client and exit when it disconnects.
+// once = false
+
+// Exit after this many seconds without clients (0 = never).
+// timeout = 0
+
+// Permit clients to append command-line arguments with ?arg=... (unsafe; prefer JWT launch tokens).
+// permit_arguments = false
+
+// Pass the WebSocket request's headers to the command as HTTP_* environment variables (credentials, cookies and Proxy excepted).
+// pass_headers = false
+
+// Static width of the screen (0 = follow the browser).
+// width = 0
+
+// Static height of the screen (0 = follow the browser).
+// height = 0
+
+// Regular expression that matches the origins allowed to open the WebSocket (default: same origin only).
+// ws_origin = ""
+
+// Query string the page appends to the WebSocket URL (for an authenticating proxy).
+// ws_query_args = ""
+
+// Terminal name the page is told (config.js gotty_term).
+// term = "xterm"
+
+// Let the page use the WebGL renderer.
+// enable_webgl = true
+
+// Do not log.
+// quiet = false
+
+// Signal sent to the command when the session ends (number or name).
+// close_signal = 1
+
+// Seconds to wait after the close signal before SIGKILL (negative: 10).
+// close_timeout = -1
+
+// Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page).
+// preferences {
+//   font_size = 15
+//   font_family = "monospace"
+//   foreground_color = "#d0d0d0"
+//   background_color = "#1c1c1c"
+//   cursor_color = "#ffffff"
+//   cursor_blink = true
+// }
