@@ -79,3 +79,37 @@ def test_flow_control_stops_the_producer_instead_of_buffering(gotty: Gotty,
         client.recv()
     assert bytes(client.output) == bytes(size)
     wait_for(marker.exists, 10, message="the producer to finish once drained")
+
+
+def test_input_flow_control_holds_the_client_instead_of_buffering(gotty: Gotty,
+                                                                  tmp_path: Path) -> None:
+    """Input the command does not read yet stays in the client's socket, not server memory.
+
+    The command reads nothing until the test creates `go`; meanwhile the client pushes 96 MiB.
+    The server stops reading the WebSocket once 1 MiB is queued for the PTY, so its memory
+    stays flat, and once the command reads, every byte arrives in order.
+    """
+    import threading
+
+    go = tmp_path / "go"
+    chunk = random.Random(9).randbytes(1024 * 1024).replace(b"\x03", b"x")
+    count = 96
+    script = (f"stty raw -echo; echo READY; while [ ! -e {go} ]; do sleep 0.05; done; "
+              f"head -c {len(chunk) * count} | sha256sum")
+    server = gotty("-w", "sh", "-c", script)
+    baseline = rss_kib(server.pid)
+    client = Client(server.ws_url, subprotocols=["webtty"])
+    client.init()
+    client.read_until(b"READY")
+    sender = threading.Thread(target=lambda: [client.input(chunk) for _ in range(count)],
+                              daemon=True)
+    sender.start()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # a bounded observation that memory stays flat
+        assert rss_kib(server.pid) - baseline < 48 * 1024
+        time.sleep(0.1)
+    assert sender.is_alive(), "the server read all input although the command read none"
+    go.touch()
+    expected = hashlib.sha256(chunk * count).hexdigest().encode()
+    client.read_until(expected, timeout=60)
+    sender.join(10)

@@ -20,6 +20,9 @@ from typing import Any
 from ptyprocess import PtyProcess
 
 READ_CHUNK = 64 * 1024
+# Queued input above which the session stops reading the client until the PTY catches up.
+INPUT_HIGH_WATER_MARK = 1024 * 1024
+INPUT_LOW_WATER_MARK = 64 * 1024
 EXIT_AFTER_EOF_GRACE = 1.0  # seconds to wait for the exit status once the PTY reports EOF
 DEFAULT_COLUMNS, DEFAULT_ROWS = 80, 24
 
@@ -52,6 +55,8 @@ class LocalCommand:
         self._exit: asyncio.Future[int] = self._loop.create_future()
         self._readable: asyncio.Future[None] | None = None
         self._input = bytearray()
+        self._input_drained = asyncio.Event()
+        self._input_drained.set()
         self._writer_registered = False
         self._fd_closed = False
         self._pidfd = os.pidfd_open(self.pid)
@@ -115,6 +120,14 @@ class LocalCommand:
         self._input += data
         self._flush_input()
 
+    @property
+    def input_backlogged(self) -> bool:
+        return len(self._input) > INPUT_HIGH_WATER_MARK
+
+    async def drain_input(self) -> None:
+        """Wait until queued input is down to the low-water mark (or the PTY is gone)."""
+        await self._input_drained.wait()
+
     def resize(self, columns: int, rows: int) -> None:
         if not self._fd_closed:
             self._process.setwinsize(rows, columns)
@@ -173,8 +186,13 @@ class LocalCommand:
                 break
             except OSError:
                 self._input.clear()  # the PTY is gone; the session is ending anyway
+                self._input_drained.set()
                 break
             del self._input[:written]
+        if len(self._input) > INPUT_HIGH_WATER_MARK:
+            self._input_drained.clear()
+        elif len(self._input) <= INPUT_LOW_WATER_MARK:
+            self._input_drained.set()
         if self._input and not self._writer_registered:
             self._loop.add_writer(self.fd, self._flush_input)
             self._writer_registered = True
@@ -190,5 +208,6 @@ class LocalCommand:
             self._loop.remove_writer(self.fd)
             self._writer_registered = False
         self._fd_closed = True
+        self._input_drained.set()
         with contextlib.suppress(OSError):
             self._process.fileobj.close()

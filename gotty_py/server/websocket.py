@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 import urllib.parse
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import tornado.websocket
@@ -170,9 +171,11 @@ class TermSocketHandler(tornado.websocket.WebSocketHandler):
         self.session = self.ctx.create_session(self, self.master)
         self.ctx.track_session(self, self.session)
 
-    def on_text_frame(self, data: bytes) -> None:
+    def on_text_frame(self, data: bytes) -> Awaitable[None] | None:
+        """Tornado reads the next frame only once a returned awaitable completes."""
         if self.session is not None:
-            self.session.receive(data, binary=False)
+            return self.session.receive(data, binary=False)
+        return None
 
     def on_message(self, message: str | bytes) -> None:
         if self.session is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -139,6 +140,8 @@ def _dimension(value: Any, key: str) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError(f"malformed resize message: {key} must be a number")
+    if not math.isfinite(value):
+        raise ProtocolError(f"malformed resize message: {key} out of range")
     size = int(value)  # Go truncates the float64 toward zero
     if not 0 <= size <= MAX_DIMENSION:
         raise ProtocolError(f"malformed resize message: {key} out of range")

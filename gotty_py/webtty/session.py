@@ -44,6 +44,13 @@ class Slave(Protocol):
     def write(self, data: bytes) -> None:
         """Queue input for the process; never blocks and never drops data."""
 
+    @property
+    def input_backlogged(self) -> bool:
+        """True when so much input is queued that the client should be read no further."""
+
+    async def drain_input(self) -> None:
+        """Return once the queued input is small again."""
+
     def resize(self, columns: int, rows: int) -> None: ...
 
     async def close(self) -> None:
@@ -166,21 +173,31 @@ class Session:
 
     # --- events from the server ----------------------------------------------------------
 
-    def receive(self, frame: bytes, *, binary: bool) -> None:
-        """A frame from the client. Binary frames end the session only as the init."""
+    def receive(self, frame: bytes, *, binary: bool) -> Awaitable[None] | None:
+        """A frame from the client. Binary frames end the session only as the init.
+
+        Returns an awaitable when the process is not keeping up with the input: the server
+        reads no further frames until it completes (input flow control, nothing dropped).
+        """
         if self._state == "init":
             if binary:
                 self._start_task(self._finish("protocol-error", "init message must be text",
                                               CloseCode.PROTOCOL_ERROR))
-                return
+                return None
             self._state = "starting"
             self._starter = self._start_task(self._start(frame))
-        elif binary or self._state == "ended":
-            return
-        elif self._state == "starting":
+            return None
+        if binary or self._state == "ended":
+            return None
+        if self._state == "starting":
+            # Nothing is read from the client until the process has started (or failed).
             self._pending.append(frame)
-        else:
-            self._handle(frame)
+            return self._started() if len(self._pending) > 64 else None
+        self._handle(frame)
+        slave = self.slave
+        if slave is not None and slave.input_backlogged and self._state == "running":
+            return slave.drain_input()
+        return None
 
     def client_closed(self, detail: str = "client closed the connection") -> None:
         self._start_task(self._finish("client-closed", detail, None))
@@ -191,6 +208,10 @@ class Session:
     def abort(self, cause: str, detail: str, code: int) -> None:
         """End the session for a reason decided outside it (an init deadline, a limit)."""
         self._start_task(self._finish(cause, detail, code))
+
+    async def _started(self) -> None:
+        if self._starter is not None:
+            await asyncio.wait([self._starter])
 
     async def wait(self) -> SessionEnd:
         """Wait until the session has ended and its process has been reaped."""
