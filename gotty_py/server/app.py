@@ -410,7 +410,9 @@ class GottyServer:
 
         headers = handler.request.headers
 
-        async def spawn(launch: Launch) -> Slave:
+        async def spawn(launch: Launch, size: tuple[int, int] | None) -> Slave:
+            columns, rows = size or (options.width or DEFAULT_COLUMNS,
+                                     options.height or DEFAULT_ROWS)
             extra_env = dict(launch.env)
             if options.pass_headers:
                 extra_env.update(header_environment(headers))
@@ -418,8 +420,8 @@ class GottyServer:
                 return LocalCommand.spawn(
                     self.command + launch.extra_args,
                     env=child_environment(self.environ, extra_env),
-                    columns=options.width or DEFAULT_COLUMNS,
-                    rows=options.height or DEFAULT_ROWS,
+                    columns=columns,
+                    rows=rows,
                     close_signal=options.close_signal,
                     close_timeout=options.effective_close_timeout(),
                 )

@@ -79,7 +79,9 @@ class Launch:
 
 
 Authorizer = Callable[[InitMessage], Awaitable[Launch]]
-SlaveFactory = Callable[[Launch], Awaitable[Slave]]
+# The factory gets the size to start with: the client's first resize when it arrived with
+# the init (every client sends one at once), else None for the backend's default.
+SlaveFactory = Callable[[Launch, "tuple[int, int] | None"], Awaitable[Slave]]
 
 
 class SpawnError(Exception):
@@ -246,7 +248,7 @@ class Session:
         if self._state == "ended":
             return
         try:
-            slave = await self._spawn(self.launch)
+            slave = await self._spawn(self.launch, self._initial_size())
         except SpawnError as exc:
             await self._finish("start-failed", f"failed to start command: {exc}",
                                CloseCode.INTERNAL_ERROR)
@@ -297,14 +299,36 @@ class Session:
         elif isinstance(event, protocol.Resize):
             self._resize(event)
 
+    def _initial_size(self) -> tuple[int, int] | None:
+        """Columns and rows from the last well-formed resize already queued, if any.
+
+        Starting at the client's size closes GoTTY's race where a command that reads its
+        size at once sees the default (GoTTY: 0x0) because the resize came a moment later.
+        """
+        decoder = protocol.ClientFrameDecoder()
+        size: tuple[int, int] | None = None
+        for frame in self._pending:
+            if frame[:1] != b"3":
+                continue
+            try:
+                event = decoder.decode(frame)
+            except ProtocolError:
+                continue  # reported when the frame is handled for real
+            if isinstance(event, protocol.Resize):
+                size = self._effective_size(event)
+        if size is None or 0 in size:
+            return None
+        return size
+
+    def _effective_size(self, event: protocol.Resize) -> tuple[int, int]:
+        return (self.settings.width or event.columns, self.settings.height or event.rows)
+
     def _resize(self, event: protocol.Resize) -> None:
         """Fixed --width/--height win over the client; with both set resizes are moot."""
         assert self.slave is not None
-        width, height = self.settings.width, self.settings.height
-        if width and height:
+        if self.settings.width and self.settings.height:
             return
-        columns = width or event.columns
-        rows = height or event.rows
+        columns, rows = self._effective_size(event)
         self.slave.resize(columns, rows)
         self.observer.on_resize(columns, rows)
 
