@@ -115,19 +115,6 @@ class TestResize:
         client = session(gotty(*self.CMD))
         assert b"24 80" in client.read_until(b"\n")
 
-    def test_a_resize_sent_with_the_init_is_the_starting_size(self, gotty: Gotty) -> None:
-        """Closes GoTTY's race (§2.7): the command's first `stty size` sees the client size."""
-        import websocket as ws_lib
-
-        client = Client(gotty(*self.CMD).ws_url, subprotocols=["webtty"])
-        frames = [ws_lib.ABNF.create_frame(text, ws_lib.ABNF.OPCODE_TEXT)
-                  for text in ('{"Arguments":"","AuthToken":""}', '3{"columns":123,"rows":45}')]
-        for frame in frames:
-            frame.get_mask_key = os.urandom
-        client.ws.sock.sendall(b"".join(frame.format() for frame in frames))  # one segment
-        first_line = client.read_until(b"\n").split(b"\n")[0]
-        assert first_line.strip() == b"45 123"
-
     def test_resize_reaches_the_process(self, gotty: Gotty) -> None:
         client = session(gotty(*self.CMD))
         client.read_until(b"24 80")

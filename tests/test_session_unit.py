@@ -1,0 +1,138 @@
+"""The session state machine on its own, through its two interfaces.
+
+The session layer knows neither Tornado nor PTYs (DESIGN.md); these tests drive it with
+in-memory implementations of `Master` and `Slave` to pin down orderings that a real
+network and a real PTY only expose as rare races. End-to-end behaviour is tested with real
+parts in test_session.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gotty_py.webtty.session import Launch, Session, SessionSettings
+
+
+class RecordingMaster:
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+        self.closed: tuple[int, str] | None = None
+
+    def send(self, frame: str) -> None:
+        self.frames.append(frame)
+
+    async def drain(self) -> None:
+        return None
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+class InMemorySlave:
+    pid = 4242
+
+    def __init__(self, size: tuple[int, int] | None) -> None:
+        self.started_with = size
+        self.resizes: list[tuple[int, int]] = []
+        self.written = bytearray()
+        self.closed = False
+        self._output: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def read(self) -> bytes:
+        return await self._output.get()
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    @property
+    def input_backlogged(self) -> bool:
+        return False
+
+    async def drain_input(self) -> None:
+        return None
+
+    def resize(self, columns: int, rows: int) -> None:
+        self.resizes.append((columns, rows))
+
+    async def close(self) -> None:
+        self.closed = True
+        self._output.put_nowait(b"")
+
+    @property
+    def exit_status(self) -> int | None:
+        return 0 if self.closed else None
+
+    def title_variables(self) -> dict[str, Any]:
+        return {"command": "fake", "argv": [], "pid": self.pid}
+
+
+def make_session(width: int = 0, height: int = 0, spawn_yields: int = 0
+                 ) -> tuple[Session, RecordingMaster, list[InMemorySlave]]:
+    master = RecordingMaster()
+    slaves: list[InMemorySlave] = []
+
+    async def authorize(_: object) -> Launch:
+        return Launch(permit_write=True)
+
+    async def spawn(_: Launch, size: tuple[int, int] | None) -> InMemorySlave:
+        for _ in range(spawn_yields):  # a spawn that takes a while, like a real fork+exec
+            await asyncio.sleep(0)
+        slaves.append(InMemorySlave(size))
+        return slaves[-1]
+
+    settings = SessionSettings(render_title=lambda v: "t", width=width, height=height)
+    return Session(master, settings, authorize, spawn), master, slaves
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def test_a_resize_queued_with_the_init_is_the_starting_size() -> None:
+    async def scenario() -> None:
+        session, _, slaves = make_session()
+        session.receive(b'{"Arguments":"","AuthToken":""}', binary=False)
+        session.receive(b'3{"columns":123,"rows":45}', binary=False)
+        session.receive(b"1hello", binary=False)
+        await settle()
+        assert slaves[0].started_with == (123, 45)
+        assert slaves[0].written == b"hello"  # queued input is delivered, in order
+        session.shutdown()
+        await session.wait()
+
+    asyncio.run(scenario())
+
+
+def test_starting_size_honours_fixed_dimensions_and_ignores_zero() -> None:
+    async def scenario() -> None:
+        session, _, slaves = make_session(width=50)
+        session.receive(b"{}", binary=False)
+        session.receive(b'3{"columns":123,"rows":45}', binary=False)
+        await settle()
+        assert slaves[0].started_with == (50, 45)
+        other, _, other_slaves = make_session()
+        other.receive(b"{}", binary=False)
+        other.receive(b"3{}", binary=False)  # hterm before layout: keep the default size
+        await settle()
+        assert other_slaves[0].started_with is None
+        for s in (session, other):
+            s.shutdown()
+            await s.wait()
+
+    asyncio.run(scenario())
+
+
+def test_client_leaving_during_start_still_ends_the_process() -> None:
+    async def scenario() -> None:
+        session, master, slaves = make_session(spawn_yields=3)
+        session.receive(b"{}", binary=False)
+        await asyncio.sleep(0)  # the start is under way, spawning
+        session.client_closed()
+        end = await session.wait()
+        assert end.cause == "client-closed"
+        assert slaves and slaves[0].closed  # spawned meanwhile, then ended before wait()
+        assert master.frames == []
+
+    asyncio.run(scenario())
