@@ -18,14 +18,9 @@ from typing import TypeAlias
 
 import pytest
 
-try:  # the repo root is on sys.path (tests/ is a package, or pythonpath is configured)
-    from tests.k8s import K8sSimulator, ProcessInfo, SimPod, SimulatorSubprocess
-    from tests.k8s.kubeconfig import write_kubeconfig
-    from tests.k8s.terminal import PtyCommand, pid_alive, wait_for
-except ModuleNotFoundError:  # pytest's default "prepend" import mode put tests/ there
-    from k8s import K8sSimulator, ProcessInfo, SimPod, SimulatorSubprocess  # type: ignore
-    from k8s.kubeconfig import write_kubeconfig  # type: ignore
-    from k8s.terminal import PtyCommand, pid_alive, wait_for  # type: ignore
+from tests.k8s import K8sSimulator, ProcessInfo, SimPod, SimulatorSubprocess
+from tests.k8s.kubeconfig import write_kubeconfig
+from tests.k8s.terminal import PtyCommand, pid_alive, wait_for
 
 KUBECTL = Path("/usr/bin/kubectl")
 pytestmark = pytest.mark.skipif(
