@@ -1,0 +1,147 @@
+/**
+ * The session controller: joins the terminal to the current Connection and runs the
+ * life cycle around it — setup on open, messages, the close message, and reconnects.
+ *
+ * Setup on every open (first connect and each reconnect alike): the Connection has sent
+ * the init message; then fit and send the size, subscribe to input for *this*
+ * connection, and the Connection starts its ping. On close the input subscription is
+ * dropped, the reason is shown and, if the server asked for it (message `5`), a brand
+ * new Connection is made after N seconds and goes through the same setup.
+ */
+import type { IDisposable } from '@xterm/xterm';
+
+import { Connection, type CloseInfo, type ConnectionTarget } from './connection';
+import type { Overlays } from './overlay';
+import type { ServerMessage } from './protocol';
+import type { TerminalView } from './terminal';
+
+/** Close codes after which reconnecting cannot help: the server refused us (auth). */
+const NO_RECONNECT_CODES = new Set([1008]);
+
+/** Describes a close for the user; 1006 means the TCP connection just went away. */
+export function closeMessage(info: CloseInfo): string {
+  if (info.code === 1006 || !info.opened) {
+    return 'Connection lost';
+  }
+  if (info.reason !== '') {
+    return `Connection closed: ${info.reason}`;
+  }
+  return info.code === 1000 || info.code === 1005 ? 'Connection closed' : `Connection closed (code ${info.code})`;
+}
+
+export class GottyClient {
+  /** The live (or connecting) connection; null between a close and a reconnect. */
+  connection: Connection | null = null;
+  /** False after the server said `7{"writable":false}`: keys are not sent. */
+  writable = true;
+  /** Seconds to wait before reconnecting; 0 = no reconnect (the default, as in GoTTY). */
+  reconnectSeconds = 0;
+  /** How many connections have opened so far (tests wait on this after a reconnect). */
+  openCount = 0;
+
+  private inputSubscriptions: IDisposable[] = [];
+  private reconnectTimer: number | undefined;
+
+  constructor(
+    private readonly view: TerminalView,
+    private readonly overlays: Overlays,
+    private readonly target: ConnectionTarget,
+  ) {
+    // One listener for the page's lifetime: sizes go to whichever connection is live.
+    view.term.onResize(({ cols, rows }) => {
+      overlays.showSize(cols, rows);
+      this.connection?.sendResize(cols, rows);
+    });
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  private connect(): void {
+    window.clearTimeout(this.reconnectTimer);
+    let connection: Connection;
+    try {
+      connection = new Connection(this.target, {
+        onOpen: () => this.handleOpen(connection),
+        onOutput: (text) => this.view.term.write(text),
+        onMessage: (message) => this.handleMessage(message),
+        onClose: (info) => this.handleClose(connection, info),
+      });
+    } catch (error) {
+      // Only a malformed URL (e.g. a bad --ws-query-args) makes the constructor throw.
+      this.overlays.showMessage(`Cannot connect: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    this.connection = connection;
+  }
+
+  private handleOpen(connection: Connection): void {
+    const term = this.view.term;
+    if (this.openCount > 0) {
+      term.reset(); // a reconnect starts a new process: drop the old screen and modes
+    }
+    this.openCount++;
+    this.overlays.hideMessage();
+    this.setWritable(true); // the new session's server tells us again if it is read-only
+
+    this.view.fit();
+    connection.sendResize(term.cols, term.rows);
+
+    this.inputSubscriptions.push(
+      term.onData((data) => {
+        if (this.writable) connection.sendInput(data);
+      }),
+      // Legacy mouse reports with coordinates past 95 are bytes, not text. A text frame
+      // would UTF-8-encode them into different bytes, so only pure ASCII goes out.
+      term.onBinary((data) => {
+        if (this.writable && /^[\x00-\x7f]*$/.test(data)) connection.sendInput(data);
+      }),
+    );
+    term.focus();
+  }
+
+  private handleMessage(message: ServerMessage): void {
+    switch (message.kind) {
+      case 'title':
+        document.title = message.title;
+        break;
+      case 'preferences':
+        this.view.applyPreferences(message.preferences);
+        break;
+      case 'reconnect':
+        this.reconnectSeconds = message.seconds > 0 ? message.seconds : 0;
+        break;
+      case 'extension':
+        if (typeof message.fields['writable'] === 'boolean') {
+          this.setWritable(message.fields['writable']);
+        }
+        break;
+      case 'pong':
+      case 'bufferSize': // gotty-py accepts input of any size: nothing to adapt
+      default:
+        break;
+    }
+  }
+
+  private setWritable(writable: boolean): void {
+    this.writable = writable;
+    this.overlays.setReadOnly(!writable);
+  }
+
+  private handleClose(connection: Connection, info: CloseInfo): void {
+    for (const subscription of this.inputSubscriptions.splice(0)) {
+      subscription.dispose();
+    }
+    if (this.connection === connection) {
+      this.connection = null;
+    }
+    const text = closeMessage(info);
+    if (this.reconnectSeconds > 0 && !NO_RECONNECT_CODES.has(info.code)) {
+      this.overlays.showMessage(`${text}\nReconnecting in ${this.reconnectSeconds} s…`);
+      this.reconnectTimer = window.setTimeout(() => this.connect(), this.reconnectSeconds * 1000);
+    } else {
+      this.overlays.showMessage(text);
+    }
+  }
+}
