@@ -27,32 +27,17 @@ import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
 
-from ..auth.basic import token_matches
-from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS, LocalCommand, SpawnFailed
 from ..config import expand_home
 from ..options import Options
-from ..webtty.protocol import InitMessage, parse_arguments
-from ..webtty.session import (
-    Launch,
-    Refused,
-    Session,
-    SessionEnd,
-    SessionObserver,
-    SessionSettings,
-    Slave,
-    SpawnError,
-)
+from ..webtty.session import Refused, Session, SessionEnd, SessionObserver
 from . import handlers
+from .sessions import ClientInfo, SessionFactory
 from .template import Template, TemplateError, html_template, title_variables
 from .websocket import TermSocketHandler, WebSocketMaster
 
 log = logging.getLogger("gotty_py.server")
 
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # one input message (a paste) may be this large
-CHILD_TERM = "xterm-256color"
-# Headers never copied into a child's environment by --pass-headers: secrets, and Proxy,
-# which would set HTTP_PROXY for the child ("httpoxy").
-PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"}
 
 
 class ExitCode:
@@ -86,24 +71,6 @@ def normalize_base_path(path: str) -> str:
 def random_path(length: int) -> str:
     alphabet = string.digits + string.ascii_lowercase
     return "/" + "".join(secrets.choice(alphabet) for _ in range(length)) + "/"
-
-
-def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    """The command's environment: ours, less GOTTY_* (credentials), TERM set, plus extras."""
-    env = {key: value for key, value in base.items() if not key.startswith("GOTTY_")}
-    env["TERM"] = CHILD_TERM
-    env.update(extra)
-    return env
-
-
-def header_environment(headers: tornado.httputil.HTTPHeaders) -> dict[str, str]:
-    """sorenisanerd's --pass-headers: HTTP_<NAME> per request header, minus secrets."""
-    env: dict[str, str] = {}
-    for name in headers:
-        if name.lower() in PASS_HEADERS_DENIED:
-            continue
-        env["HTTP_" + name.upper().replace("-", "_")] = ",".join(headers.get_list(name))
-    return env
 
 
 @dataclass
@@ -173,6 +140,8 @@ class GottyServer:
             f"var gotty_ws_query_args = '{handlers.js_string(options.ws_query_args)}';\n"
             f"var gotty_enable_webgl = {'true' if options.enable_webgl else 'false'};\n"
         )
+        self.sessions = SessionFactory(options, self.command, self.environ,
+                                       self.title_template, self.server_variables())
         self.connections: dict[TermSocketHandler, _Connection] = {}
         self.once_claimed = False
         self.ssl_context = self._ssl_context() if options.enable_tls else None
@@ -387,49 +356,18 @@ class GottyServer:
 
     def create_session(self, handler: TermSocketHandler, master: WebSocketMaster) -> Session:
         connection = self.connections[handler]
-        options = self.options
-        settings = SessionSettings(
-            render_title=lambda slave_vars: self.title_template.render(title_variables(
-                self.server_variables(), {"remote_addr": handler.remote_addr()}, slave_vars)),
-            width=options.width,
-            height=options.height,
-            reconnect_seconds=options.reconnect_time if options.enable_reconnect else None,
-            preferences=options.preferences,
-        )
 
-        async def authorize(init: InitMessage) -> Launch:
-            if not token_matches(init.auth_token, self.credential):
-                raise Refused("unauthorized")
-            args = parse_arguments(init.arguments) if options.permit_arguments else []
-            if options.once:
-                if self.once_claimed:
-                    raise Refused("server accepts only one session (--once)")
-                self.once_claimed = True
-                connection.once_holder = True
-            return Launch(extra_args=args, permit_write=options.permit_write)
+        def claim_once() -> None:
+            if not self.options.once:
+                return
+            if self.once_claimed:
+                raise Refused("server accepts only one session (--once)")
+            self.once_claimed = True
+            connection.once_holder = True
 
-        headers = handler.request.headers
-
-        async def spawn(launch: Launch, size: tuple[int, int] | None) -> Slave:
-            columns, rows = size or (options.width or DEFAULT_COLUMNS,
-                                     options.height or DEFAULT_ROWS)
-            extra_env = dict(launch.env)
-            if options.pass_headers:
-                extra_env.update(header_environment(headers))
-            try:
-                return LocalCommand.spawn(
-                    self.command + launch.extra_args,
-                    env=child_environment(self.environ, extra_env),
-                    columns=columns,
-                    rows=rows,
-                    close_signal=options.close_signal,
-                    close_timeout=options.effective_close_timeout(),
-                )
-            except SpawnFailed as exc:
-                log.warning("Failed to start command for %s: %s", handler.remote_addr(), exc)
-                raise SpawnError(str(exc)) from exc
-
-        return Session(master, settings, authorize, spawn, _LoggingObserver(self, handler))
+        client = ClientInfo(remote_addr=handler.remote_addr(), headers=handler.request.headers)
+        return self.sessions.create(master, client, claim_once=claim_once,
+                                    observers=[_LoggingObserver(self, handler)])
 
     def server_variables(self) -> dict[str, Any]:
         return {"command": self.command[0], "argv": self.command[1:], "hostname": self.hostname}

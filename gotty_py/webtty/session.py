@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -128,6 +130,35 @@ class SessionObserver:
         pass
 
 
+class Observers(SessionObserver):
+    """Several observers as one; a failing observer is logged and never breaks the pumps."""
+
+    def __init__(self, observers: list[SessionObserver]) -> None:
+        self.observers = observers
+
+    def _each(self, method: str, *args: Any) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, method)(*args)
+            except Exception:
+                log.exception("session observer %s.%s failed", type(observer).__name__, method)
+
+    def on_start(self, session: Session) -> None:
+        self._each("on_start", session)
+
+    def on_output(self, data: bytes) -> None:
+        self._each("on_output", data)
+
+    def on_input(self, data: bytes) -> None:
+        self._each("on_input", data)
+
+    def on_resize(self, columns: int, rows: int) -> None:
+        self._each("on_resize", columns, rows)
+
+    def on_end(self, session: Session, end: SessionEnd) -> None:
+        self._each("on_end", session, end)
+
+
 def describe_exit(status: int | None) -> str:
     if status is None:
         return "process exited"
@@ -150,7 +181,12 @@ class Session:
         authorize: Authorizer,
         spawn: SlaveFactory,
         observer: SessionObserver | None = None,
+        *,
+        remote_addr: str = "",
     ) -> None:
+        self.id = secrets.token_hex(8)
+        self.remote_addr = remote_addr
+        self.started_at = time.time()
         self.master = master
         self.settings = settings
         self._authorize = authorize

@@ -1,0 +1,137 @@
+"""Building one session per WebSocket: who may start it, what runs, and who watches it.
+
+Rules of this module: it turns the server's options into the three parts a `Session` is
+made of (an authorizer, a process factory, observers) and knows nothing of HTTP routes or
+server lifecycle. New kinds of authorization (JWT) and observers (audit, cleanup) plug in
+here, not into the session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..auth.basic import token_matches
+from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS, LocalCommand, SpawnFailed
+from ..options import Options
+from ..webtty.protocol import InitMessage, parse_arguments
+from ..webtty.session import (
+    Launch,
+    Observers,
+    Refused,
+    Session,
+    SessionObserver,
+    SessionSettings,
+    Slave,
+    SpawnError,
+)
+from .template import Template, title_variables
+
+log = logging.getLogger("gotty_py.server")
+
+CHILD_TERM = "xterm-256color"
+# Headers never copied into a child's environment by --pass-headers: secrets, and Proxy,
+# which would set HTTP_PROXY for the child ("httpoxy").
+PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"}
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What the server knows of the client before the session starts."""
+
+    remote_addr: str
+    headers: Mapping[str, str]
+
+    def header_items(self) -> list[tuple[str, str]]:
+        get_list = getattr(self.headers, "get_list", None)
+        if get_list is None:
+            return list(self.headers.items())
+        return [(name, ",".join(get_list(name))) for name in self.headers]
+
+
+ObserverFactory = Callable[[Session, ClientInfo], SessionObserver]
+
+
+def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """The command's environment: ours, less GOTTY_* (credentials), TERM set, plus extras."""
+    env = {key: value for key, value in base.items() if not key.startswith("GOTTY_")}
+    env["TERM"] = CHILD_TERM
+    env.update(extra)
+    return env
+
+
+def header_environment(client: ClientInfo) -> dict[str, str]:
+    """sorenisanerd's --pass-headers: HTTP_<NAME> per request header, minus secrets."""
+    return {
+        "HTTP_" + name.upper().replace("-", "_"): value
+        for name, value in client.header_items()
+        if name.lower() not in PASS_HEADERS_DENIED
+    }
+
+
+class SessionFactory:
+    """One per server: builds every session from the options."""
+
+    def __init__(self, options: Options, command: Sequence[str], environ: Mapping[str, str],
+                 title_template: Template, server_variables: dict[str, Any]) -> None:
+        self.options = options
+        self.command = list(command)
+        self.environ = dict(environ)
+        self.title_template = title_template
+        self.server_variables = server_variables
+        self.observer_factories: list[ObserverFactory] = []
+
+    def grant(self, init: InitMessage) -> Launch:
+        """GoTTY's authorization: the init token must equal the credential."""
+        if not token_matches(init.auth_token, self.options.credential):
+            raise Refused("unauthorized")
+        args = parse_arguments(init.arguments) if self.options.permit_arguments else []
+        return Launch(extra_args=args, permit_write=self.options.permit_write)
+
+    def create(self, master: Any, client: ClientInfo, *, claim_once: Callable[[], None],
+               observers: Sequence[SessionObserver] = ()) -> Session:
+        options = self.options
+        settings = SessionSettings(
+            render_title=lambda slave_vars: self.title_template.render(title_variables(
+                self.server_variables, {"remote_addr": client.remote_addr}, slave_vars)),
+            width=options.width,
+            height=options.height,
+            reconnect_seconds=options.reconnect_time if options.enable_reconnect else None,
+            preferences=options.preferences,
+        )
+
+        async def authorize(init: InitMessage) -> Launch:
+            launch = self.grant(init)
+            claim_once()
+            return launch
+
+        async def spawn(launch: Launch, size: tuple[int, int] | None) -> Slave:
+            return self.spawn(session, client, launch, size)
+
+        session = Session(master, settings, authorize, spawn, remote_addr=client.remote_addr)
+        watchers = list(observers)
+        watchers.extend(factory(session, client) for factory in self.observer_factories)
+        session.observer = Observers(watchers)
+        return session
+
+    def spawn(self, session: Session, client: ClientInfo, launch: Launch,
+              size: tuple[int, int] | None) -> LocalCommand:
+        options = self.options
+        columns, rows = size or (options.width or DEFAULT_COLUMNS, options.height or DEFAULT_ROWS)
+        extra_env = header_environment(client) if options.pass_headers else {}
+        extra_env.update(launch.env)
+        extra_env["GOTTY_SESSION_ID"] = session.id
+        try:
+            return LocalCommand.spawn(
+                self.command + launch.extra_args,
+                env=child_environment(self.environ, extra_env),
+                columns=columns,
+                rows=rows,
+                close_signal=options.close_signal,
+                close_timeout=options.effective_close_timeout(),
+            )
+        except SpawnFailed as exc:
+            log.warning("Failed to start command for %s: %s", client.remote_addr, exc)
+            raise SpawnError(str(exc)) from exc
