@@ -96,6 +96,21 @@
 // Seconds to wait after the close signal before SIGKILL (negative: 10).
 // close_timeout = -1
 
+// Directory for session recordings (asciicast v2, one file per session); empty: no recordings. See docs/audit.md.
+// audit_dir = ""
+
+// Recording file name under --audit-dir, from {date} {time} {session} {user} {remote_addr} {command} {hostname} {arg0} {arg1}... {claim.NAME}; each value is sanitized, '/' in the template makes directories.
+// audit_file_name = "{date}/{user}/{time}-{session}.cast"
+
+// Record the client's input too (typed passwords land in the recording).
+// audit_input = false
+
+// Fail closed: refuse a session whose recording cannot be opened, end one whose recording cannot be written.
+// audit_required = false
+
+// JSON-lines log with one line per session start and end (empty: sessions.jsonl in --audit-dir).
+// audit_event_log = ""
+
 // Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page).
 // preferences {
 //   font_size = 15

@@ -31,6 +31,7 @@ from ..config import expand_home
 from ..options import Options
 from ..webtty.session import Refused, Session, SessionEnd, SessionObserver
 from . import handlers
+from .audit_observer import AuditConfigError, AuditService
 from .sessions import ClientInfo, SessionFactory
 from .template import Template, TemplateError, html_template, title_variables
 from .websocket import TermSocketHandler, WebSocketMaster
@@ -142,6 +143,13 @@ class GottyServer:
         )
         self.sessions = SessionFactory(options, self.command, self.environ,
                                        self.title_template, self.server_variables())
+        self.audit: AuditService | None = None
+        if AuditService.wanted(options):
+            try:
+                self.audit = AuditService(options, self.command, self.hostname)
+            except AuditConfigError as exc:
+                raise StartupError(ExitCode.CONFIG, str(exc)) from None
+            self.audit.install(self.sessions)
         self.connections: dict[TermSocketHandler, _Connection] = {}
         self.once_claimed = False
         self.ssl_context = self._ssl_context() if options.enable_tls else None
@@ -255,6 +263,8 @@ class GottyServer:
         if address in ("", "0.0.0.0", "::"):
             for ip in _interface_addresses():
                 self.urls.append(f"{scheme}://{ip}:{bound_port}{self.base_path}")
+        if self.audit is not None:
+            self.audit.start()
         self._arm_timeout()
         return self.urls
 
@@ -296,6 +306,10 @@ class GottyServer:
                 connection.handler.close(1001, "server shutting down")
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.audit is not None:
+            # Every session has ended and queued its last lines: write, fsync and close them
+            # all before the process exits.
+            await self.audit.aclose()
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(code)
 
