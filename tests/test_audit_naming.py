@@ -155,3 +155,8 @@ class TestCreate:
         blocker.write_text("")
         with pytest.raises(OSError):
             create_recording_file(str(blocker), ["x.cast"], "s")
+
+
+def test_undecodable_argument_bytes_are_named_as_the_bytes_they_were() -> None:
+    assert safe_component("a\udcffb") == "a%FFb"  # ?arg=a%FFb arrives as a surrogate escape
+    assert safe_component("\ud800") == "%ED%A0%80"  # a lone surrogate from JSON

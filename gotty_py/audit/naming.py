@@ -64,7 +64,10 @@ def safe_component(value: str, limit: int = MAX_VALUE_CHARS) -> str:
     `..` or hidden files), and caps the length with a hash of the whole value. Lone
     surrogates (which JSON can carry) are encoded too, never an error.
     """
-    raw = value.encode("utf-8", "surrogatepass")
+    try:  # undecodable bytes of an ?arg= value (surrogate escapes) as the bytes they were
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # other lone surrogates, from JSON
+        raw = value.encode("utf-8", "surrogatepass")
     text = quote(raw, safe="@+=,")
     if text.startswith("."):
         text = "%2E" + text[1:]
