@@ -15,6 +15,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -29,6 +30,7 @@ LOW_WATER = 1024 * 1024
 TOTAL_HIGH_WATER = 64 * 1024 * 1024
 TOTAL_LOW_WATER = 16 * 1024 * 1024
 MAX_BATCH = 512  # jobs run between two flushes and two reports to the loop
+YIELD_EVERY = 0.0005  # seconds of writer work between two offers of the GIL to the loop
 
 
 class Sink(Protocol):
@@ -175,6 +177,7 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         stop = False
+        last_yield = time.perf_counter()
         while not stop:
             batch = [self._queue.get()]
             try:
@@ -193,6 +196,12 @@ class BackgroundWriter:
                     fn(*args)
                 except Exception:
                     log.exception("audit writer job failed")
+                # Offer the GIL to the event loop every YIELD_EVERY seconds of work: else it
+                # may wait a whole switch interval (5 ms) while this thread encodes lines.
+                now = time.perf_counter()
+                if now - last_yield >= YIELD_EVERY:
+                    time.sleep(0)
+                    last_yield = time.perf_counter()
                 if sink is not None:
                     touched[id(sink)] = sink
                 if cost:
