@@ -531,3 +531,14 @@ def test_event_log_only(gotty: Gotty, tmp_path: Path) -> None:
     assert end["recording"] is None and end["recording_error"] is None
     assert end["argv"] == ["echo", "hi"] and end["bytes_out"] == len(client.output) == 4
     assert files_under(tmp_path) == [events]
+
+
+def test_once_exit_leaves_the_recording_closed(gotty: Gotty, tmp_path: Path) -> None:
+    audit = tmp_path / "audit"
+    server = gotty("--audit-dir", str(audit), "--once", "echo", "bye")
+    client, remote = connect(server)
+    client.frames_until_close()
+    assert server.wait_exit() == 0
+    end = next(r for r in records(audit / "sessions.jsonl") if r["event"] == "end")
+    assert end["remote_addr"] == remote
+    assert check_end_line(end).text().encode() == bytes(client.output) == b"bye\r\n"

@@ -13,6 +13,7 @@ import logging
 import os
 import shlex
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from .. import __version__
@@ -267,7 +268,7 @@ class AuditObserver(SessionObserver):
         if self.recorder is not None:
             self.recorder.output(data)
 
-    def output_backlog(self) -> Any:
+    def output_backlog(self) -> Awaitable[None] | None:
         return self.recorder.backlog() if self.recorder is not None else None
 
     def on_input(self, data: bytes) -> None:
