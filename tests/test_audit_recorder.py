@@ -7,9 +7,12 @@ real files; the end-to-end behaviour with a server is in test_audit.py.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import hashlib
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 import threading
@@ -71,6 +74,22 @@ class TestUtf8Decoder:
         decoder = Utf8Decoder()
         assert decoder.decode(data) + decoder.decode(b"", final=True) == text
         assert decoder.invalid_bytes == invalid
+
+    def test_same_text_as_the_standard_library_decoder(self) -> None:
+        """Differential: Python's incremental decoder, invalid bytes then replaced."""
+        rng = random.Random(5)
+        pool = [b"a", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9d\x84\x9e", b"\xff", b"\x80",
+                b"\xe2\x82", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88", b"\xc0\xaf", b"\xf4\x90"]
+        for _ in range(3000):
+            data = b"".join(rng.choice(pool) for _ in range(rng.randint(0, 30)))
+            cuts = sorted(rng.sample(range(len(data) + 1), rng.randint(0, min(5, len(data)))))
+            pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+            reference = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+            expected = "".join(reference.decode(p) for p in pieces) + reference.decode(b"", True)
+            expected, invalid = re.subn("[\udc80-\udcff]", REPLACEMENT, expected)
+            decoder = Utf8Decoder()
+            text = "".join(decoder.decode(p) for p in pieces) + decoder.decode(b"", final=True)
+            assert (text, decoder.invalid_bytes) == (expected, invalid), pieces
 
     def test_incomplete_character_at_the_end_counts_as_invalid(self) -> None:
         decoder = Utf8Decoder()

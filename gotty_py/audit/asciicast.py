@@ -10,7 +10,6 @@ whole lines at most cut short by the failing write.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import hashlib
 import json
 import os
@@ -29,22 +28,44 @@ _ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
 FLUSH_BYTES = 1024 * 1024  # write to the kernel within a batch once this much is buffered
 
 
+def _complete_length(data: bytes) -> int:
+    """`len(data)` less a trailing UTF-8 sequence that more bytes could still complete."""
+    size = len(data)
+    for back in range(1, min(4, size) + 1):
+        byte = data[size - back]
+        if byte < 0x80:
+            return size
+        if byte >= 0xC0:  # a lead byte: how long its sequence is
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return size if back >= need else size - back
+    return size  # only continuation bytes: not a sequence more bytes could complete
+
+
 class Utf8Decoder:
     """Bytes to text across reads: a character split between two reads stays whole.
 
     Invalid bytes (and a sequence still incomplete at the end) become U+FFFD, one per byte,
     and are counted in `invalid_bytes`: the recording stays valid UTF-8 JSON, what a
     terminal would have shown is kept, and the count says that the bytes were not text.
+    Valid input (the usual case) takes one strict decode; only invalid input pays for the
+    search and replace.
     """
 
     def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._pending = b""  # the start of a character whose other bytes have not come yet
         self.invalid_bytes = 0
 
     def decode(self, data: bytes, final: bool = False) -> str:
-        text: str = self._decoder.decode(data, final)
-        if text.isascii() or _ESCAPED_BYTES.search(text) is None:
-            return text
+        if self._pending:
+            data = self._pending + data
+        cut = len(data) if final else _complete_length(data)
+        self._pending = data[cut:]
+        head = data[:cut] if cut < len(data) else data
+        try:
+            return head.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        text = head.decode("utf-8", "surrogateescape")
         text, count = _ESCAPED_BYTES.subn(REPLACEMENT, text)
         self.invalid_bytes += count
         return text
