@@ -96,6 +96,15 @@
 // Seconds to wait after the close signal before SIGKILL (negative: 10).
 // close_timeout = -1
 
+// Seconds a client may take to send its init message before it is dropped (0 = wait forever, as GoTTY).
+// init_timeout = 10
+
+// Seconds between WebSocket pings to each client; a client that stops answering is disconnected and its session ended (0 = no pings).
+// ws_ping_interval = 20
+
+// Seconds to wait for the answer to a ping (at most the ping interval).
+// ws_ping_timeout = 20
+
 // Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page).
 // preferences {
 //   font_size = 15

@@ -129,6 +129,15 @@ class Options:
                                "session ends (number or name)", flag="close-signal")
     close_timeout: int = option(-1, "Seconds to wait after the close signal before SIGKILL "
                                 "(negative: 10)", flag="close-timeout")
+    init_timeout: int = option(10, "Seconds a client may take to send its init message before "
+                               "it is dropped (0 = wait forever, as GoTTY)",
+                               flag="init-timeout", origin="gotty-py")
+    ws_ping_interval: int = option(20, "Seconds between WebSocket pings to each client; a "
+                                   "client that stops answering is disconnected and its "
+                                   "session ended (0 = no pings)", flag="ws-ping-interval",
+                                   origin="gotty-py")
+    ws_ping_timeout: int = option(20, "Seconds to wait for the answer to a ping (at most the "
+                                  "ping interval)", flag="ws-ping-timeout", origin="gotty-py")
     preferences: dict[str, Any] = option(  # noqa: RUF009
         {}, "Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page)",
         kind="block")

@@ -209,10 +209,15 @@ class Client:
             return frames
 
     def read_until(self, needle: bytes, timeout: float = 10.0) -> bytes:
+        return self.read_while(lambda output: needle not in output, timeout, repr(needle))
+
+    def read_while(self, keep_reading: Callable[[bytes], bool], timeout: float = 10.0,
+                   what: str = "the expected output") -> bytes:
+        """Receive frames while `keep_reading(output so far)` holds, within `timeout`."""
         deadline = time.monotonic() + timeout
-        while needle not in self.output:
+        while keep_reading(bytes(self.output)):
             if time.monotonic() > deadline:
-                raise AssertionError(f"{needle!r} not in output {bytes(self.output)[-500:]!r}")
+                raise AssertionError(f"{what} not in output {bytes(self.output)[-500:]!r}")
             self.recv()
         return bytes(self.output)
 

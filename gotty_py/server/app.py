@@ -27,6 +27,7 @@ import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
 
+from ..backend.reaper import become_subreaper, get_reaper
 from ..config import expand_home
 from ..options import Options
 from ..webtty.session import Refused, Session, SessionEnd, SessionObserver
@@ -116,9 +117,13 @@ class GottyServer:
                                "TLS client authentication is enabled, but TLS is not enabled")
         if options.random_url_length < 1:
             raise StartupError(ExitCode.CONFIG, "random_url_length must be at least 1")
-        for name in ("width", "height", "max_connection", "timeout", "reconnect_time"):
+        for name in ("width", "height", "max_connection", "timeout", "reconnect_time",
+                     "init_timeout", "ws_ping_interval", "ws_ping_timeout"):
             if getattr(options, name) < 0:
                 raise StartupError(ExitCode.CONFIG, f"{name} must not be negative")
+        if options.ws_ping_interval and options.ws_ping_timeout > options.ws_ping_interval:
+            raise StartupError(ExitCode.CONFIG,
+                               "ws_ping_timeout must not exceed ws_ping_interval")
         if options.width > 0xFFFF or options.height > 0xFFFF:
             raise StartupError(ExitCode.CONFIG, "width and height must be at most 65535")
         self.base_path = (random_path(options.random_url_length) if options.enable_random_url
@@ -214,6 +219,8 @@ class GottyServer:
             default_handler_args=ctx,
             compress_response=True,
             websocket_max_message_size=MAX_MESSAGE_SIZE,
+            websocket_ping_interval=self.options.ws_ping_interval or None,
+            websocket_ping_timeout=self.options.ws_ping_timeout or None,
             log_function=self._log_request,
         )
 
@@ -229,6 +236,10 @@ class GottyServer:
     async def start(self) -> list[str]:
         """Listen and return the URLs to print; raises StartupError(8) when it cannot."""
         self._finished = asyncio.get_running_loop().create_future()
+        if not become_subreaper():
+            log.warning("Cannot become a child subreaper: processes a session orphans are "
+                        "found by their session marker only")
+        get_reaper()
         application = self.build_application()
         try:
             port = int(self.options.port)

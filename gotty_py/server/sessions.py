@@ -32,6 +32,9 @@ from .template import Template, title_variables
 log = logging.getLogger("gotty_py.server")
 
 CHILD_TERM = "xterm-256color"
+# Set in the command's environment: identifies the session, and marks every process it
+# starts so that all of them can be ended with the session.
+SESSION_MARKER = "GOTTY_SESSION_ID"
 # Headers never copied into a child's environment by --pass-headers: secrets, and Proxy,
 # which would set HTTP_PROXY for the child ("httpoxy").
 PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"}
@@ -122,7 +125,8 @@ class SessionFactory:
         columns, rows = size or (options.width or DEFAULT_COLUMNS, options.height or DEFAULT_ROWS)
         extra_env = header_environment(client) if options.pass_headers else {}
         extra_env.update(launch.env)
-        extra_env["GOTTY_SESSION_ID"] = session.id
+        marker = f"{SESSION_MARKER}={session.id}"
+        extra_env[SESSION_MARKER] = session.id
         try:
             return LocalCommand.spawn(
                 self.command + launch.extra_args,
@@ -131,6 +135,7 @@ class SessionFactory:
                 rows=rows,
                 close_signal=options.close_signal,
                 close_timeout=options.effective_close_timeout(),
+                marker=marker,
             )
         except SpawnFailed as exc:
             log.warning("Failed to start command for %s: %s", client.remote_addr, exc)
