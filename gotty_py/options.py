@@ -138,6 +138,13 @@ class Options:
                                    origin="gotty-py")
     ws_ping_timeout: int = option(20, "Seconds to wait for the answer to a ping (at most the "
                                   "ping interval)", flag="ws-ping-timeout", origin="gotty-py")
+    cleanup_command: str = option("", "Command run after each session's process is gone, e.g. "
+                                  "to end what it left inside a container; words may hold "
+                                  "{session} {user} {remote_addr} {command} {args} {arg0}.. "
+                                  "{claim.NAME} (no shell is involved)",
+                                  flag="cleanup-command", origin="gotty-py")
+    cleanup_timeout: int = option(30, "Seconds the cleanup command may run before it is killed",
+                                  flag="cleanup-timeout", origin="gotty-py")
     preferences: dict[str, Any] = option(  # noqa: RUF009
         {}, "Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page)",
         kind="block")

@@ -49,6 +49,16 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def proc_start(pid: int) -> str | None:
+    """The start time of `pid` (to tell it from a recycled PID), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
 @dataclass
 class GottyProcess:
     """A running `gotty-py` and what it printed."""

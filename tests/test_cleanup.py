@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gotty import Client, GottyProcess, pid_alive, wait_for
+from tests.gotty import Client, GottyProcess, pid_alive, proc_start, wait_for
 
 Gotty = Callable[..., GottyProcess]
 
@@ -23,16 +23,6 @@ TREE = ("sleep 1000 & echo P=$!; "
         "(sleep 1003 & echo P=$!) ; "
         "env -i sleep 1005 & echo P=$!; "
         "echo ID=$GOTTY_SESSION_ID; echo P=$$; wait")
-
-
-def proc_start(pid: int) -> str | None:
-    """The start time of `pid` (to tell it from a recycled PID), None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
 
 
 _recorded: list[dict[int, str]] = []

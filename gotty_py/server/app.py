@@ -32,6 +32,7 @@ from ..config import expand_home
 from ..options import Options
 from ..webtty.session import Refused, Session, SessionEnd, SessionObserver
 from . import handlers
+from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
 from .sessions import ClientInfo, SessionFactory
 from .template import Template, TemplateError, html_template, title_variables
 from .websocket import TermSocketHandler, WebSocketMaster
@@ -118,7 +119,7 @@ class GottyServer:
         if options.random_url_length < 1:
             raise StartupError(ExitCode.CONFIG, "random_url_length must be at least 1")
         for name in ("width", "height", "max_connection", "timeout", "reconnect_time",
-                     "init_timeout", "ws_ping_interval", "ws_ping_timeout"):
+                     "init_timeout", "ws_ping_interval", "ws_ping_timeout", "cleanup_timeout"):
             if getattr(options, name) < 0:
                 raise StartupError(ExitCode.CONFIG, f"{name} must not be negative")
         if options.ws_ping_interval and options.ws_ping_timeout > options.ws_ping_interval:
@@ -147,6 +148,14 @@ class GottyServer:
         )
         self.sessions = SessionFactory(options, self.command, self.environ,
                                        self.title_template, self.server_variables())
+        self.cleanup: CleanupHooks | None = None
+        if options.cleanup_command:
+            try:
+                template = CommandTemplate(options.cleanup_command)
+            except CommandTemplateError as exc:
+                raise StartupError(ExitCode.CONFIG, str(exc)) from None
+            self.cleanup = CleanupHooks(template, options.cleanup_timeout, self.environ)
+            self.sessions.observer_factories.append(self.cleanup.observer)
         self.connections: dict[TermSocketHandler, _Connection] = {}
         self.once_claimed = False
         self.ssl_context = self._ssl_context() if options.enable_tls else None
@@ -307,6 +316,8 @@ class GottyServer:
                 connection.handler.close(1001, "server shutting down")
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.cleanup is not None:
+            await self.cleanup.drain()
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(code)
 
