@@ -27,6 +27,7 @@ import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
 
+from ..auth.jwt import JwtConfigError, LaunchTokenVerifier, verifier_from_options
 from ..config import expand_home
 from ..options import Options
 from ..webtty.session import Refused, Session, SessionEnd, SessionObserver
@@ -140,8 +141,10 @@ class GottyServer:
             f"var gotty_ws_query_args = '{handlers.js_string(options.ws_query_args)}';\n"
             f"var gotty_enable_webgl = {'true' if options.enable_webgl else 'false'};\n"
         )
+        self.verifier = self._launch_token_verifier()
         self.sessions = SessionFactory(options, self.command, self.environ,
-                                       self.title_template, self.server_variables())
+                                       self.title_template, self.server_variables(),
+                                       verifier=self.verifier)
         self.connections: dict[TermSocketHandler, _Connection] = {}
         self.once_claimed = False
         self.ssl_context = self._ssl_context() if options.enable_tls else None
@@ -154,6 +157,13 @@ class GottyServer:
         self._stopper: asyncio.Future[None] | None = None
 
     # --- construction --------------------------------------------------------------------
+
+    def _launch_token_verifier(self) -> LaunchTokenVerifier | None:
+        """JWT mode when a key option is set; contradictory JWT options are config errors."""
+        try:
+            return verifier_from_options(self.options)
+        except JwtConfigError as exc:
+            raise StartupError(ExitCode.CONFIG, str(exc)) from None
 
     def _load_index(self) -> Template:
         path = self.options.index_file
