@@ -448,6 +448,14 @@ class TestEndToEnd:
         assert (closed.code, closed.reason) == (1008, "token missing")
         assert not marker.exists()
 
+    def test_two_tokens_are_one_too_many(
+            self, refusing_server: tuple[GottyProcess, bytes, Path]) -> None:
+        server, secret, marker = refusing_server
+        first, second = hs256(secret, claims()), hs256(secret, claims())
+        closed = refused(open_session(server, second, prefix=f"jwt={first}&"))
+        assert (closed.code, closed.reason) == (1008, "invalid token")
+        assert not marker.exists()
+
     def test_hs256_token_runs_with_its_args_and_user(self, gotty: Gotty, tmp_path: Path) -> None:
         secret = write_secret(tmp_path / "secret")
         marker = tmp_path / "marker"
@@ -574,6 +582,9 @@ class TestEndToEnd:
         forged = tampered(token)
         assert http_request(f"{server.url}?jwt={token}").status == 200
         assert http_request(f"{server.url.rstrip('/')}?jwt={token}").status in (200, 301)
+        # Tornado's own error log prints the URI, query included; ours must not.
+        assert http_request(f"{server.url}js/../../etc/passwd?jwt={token}").status == 403
+        server.wait_for_line(r"403 GET /js/\.\./\.\./etc/passwd")
         run_to_end(open_session(server, token))
         assert refused(open_session(server, token)).reason == "token already used"
         assert refused(open_session(server, forged)).reason == "invalid token"
