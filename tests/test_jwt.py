@@ -106,6 +106,10 @@ BAD_TOKENS: list[tuple[str, Callable[[bytes], str], str]] = [
      "invalid claims: args must be a list of strings"),
     ("args not strings", lambda s: hs256(s, claims(args=["exec", 1])),
      "invalid claims: args must be a list of strings"),
+    ("args with NUL", lambda s: hs256(s, claims(args=["a\x00b"])),
+     "invalid claims: args must be a list of strings"),
+    ("nbf not a number", lambda s: hs256(s, claims(nbf=True)),
+     "invalid claims: nbf must be a number"),
     ("write not a boolean", lambda s: hs256(s, claims(write="yes")),
      "invalid claims: write must be true or false"),
     ("sub not a string", lambda s: hs256(s, claims(sub=42)), "invalid claims: sub must be a "
@@ -117,6 +121,7 @@ BAD_TOKENS: list[tuple[str, Callable[[bytes], str], str]] = [
      "invalid token"),
     ("x5u header", lambda s: hs256(s, claims(), {"x5u": "https://evil.example/cert"}),
      "invalid token"),
+    ("x5c header", lambda s: hs256(s, claims(), {"x5c": ["MIIB"]}), "invalid token"),
     ("longer than 8 KiB", lambda s: hs256(s, claims(pad="x" * MAX_TOKEN_LENGTH)),
      "invalid token"),
 ]
@@ -184,6 +189,13 @@ class TestVerifier:
         payload = claims()
         assert reason_of(verifier, hs256(secret, {**payload, "aud": "x"})) == "wrong audience"
         verifier.verify(hs256(secret, payload))
+
+    def test_a_token_with_aud_needs_an_audience_configured(self, tmp_path: Path) -> None:
+        secret = write_secret(tmp_path / "secret")
+        verifier = verifier_from_options(Options(jwt_secret_file=str(tmp_path / "secret")))
+        assert verifier is not None
+        assert reason_of(verifier, hs256(secret, claims(aud="some-console"))) == "wrong audience"
+        verifier.verify(hs256(secret, claims(aud=None, iss="anyone")))
 
     def test_leeway_accepts_small_clock_skew(self, tmp_path: Path) -> None:
         verifier, secret = hs_verifier(tmp_path)
@@ -606,3 +618,16 @@ def test_gotty_user_is_not_taken_from_the_environment(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert os.path.exists(tmp_path / "marker")
+
+
+def test_jwt_example_config_loads() -> None:
+    """config/jwt.example.hcl is hand-written: it must use only real keys and valid values."""
+    from tests.gotty import ROOT
+    path = ROOT / "config" / "jwt.example.hcl"
+    loaded = load_options({"config": str(path)}, {}, home="/nonexistent")
+    assert loaded.warnings == []
+    options = loaded.options
+    assert (options.jwt_jwks_file, options.jwt_algorithms, options.jwt_audience,
+            options.jwt_issuer, options.jwt_max_lifetime) == (
+        "/etc/gotty/console-jwks.json", "ES256", "console", "portal", 120)
+    assert "/etc/gotty/console-jwks.json" in config_error(options)  # not on this machine
