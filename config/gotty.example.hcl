@@ -45,7 +45,7 @@
 // Custom index.html file (Go template with {{ .title }}).
 // index_file = ""
 
-// Title format of the browser window (GoTTY template variables: command, argv, hostname, remote_addr, pid).
+// Title format of the browser window (GoTTY template variables: command, argv, hostname, remote_addr, pid; with launch tokens also user and claims).
 // title_format = "{{ .command }}@{{ .hostname }}"
 
 // Enable reconnection.
@@ -65,6 +65,33 @@
 
 // Permit clients to append command-line arguments with ?arg=... (unsafe; prefer JWT launch tokens).
 // permit_arguments = false
+
+// HMAC secret (at least 32 bytes) that verifies launch tokens given as ?jwt=...; turns JWT mode on. Visible in the process list: prefer --jwt-secret-file.
+// jwt_secret = ""
+
+// File holding the HMAC secret for launch tokens (trailing newlines ignored).
+// jwt_secret_file = ""
+
+// PEM public key (RSA, EC or Ed25519) or certificate that verifies launch tokens.
+// jwt_public_key_file = ""
+
+// JWKS file of public keys that verify launch tokens, chosen by the token's kid (key rotation).
+// jwt_jwks_file = ""
+
+// Accepted launch-token algorithms, comma-separated, one family (default: HS256 for a secret, the key's own for public keys).
+// jwt_algorithms = ""
+
+// Required aud claim of launch tokens (empty: tokens must have none).
+// jwt_audience = ""
+
+// Required iss claim of launch tokens (empty: not checked).
+// jwt_issuer = ""
+
+// Clock skew allowed for exp, nbf and iat, in seconds.
+// jwt_leeway = 30
+
+// Longest launch-token lifetime (exp - iat) accepted, in seconds; 0 = no limit and iat optional.
+// jwt_max_lifetime = 300
 
 // Pass the WebSocket request's headers to the command as HTTP_* environment variables (credentials, cookies and Proxy excepted).
 // pass_headers = false

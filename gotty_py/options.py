@@ -95,7 +95,8 @@ class Options:
                              flag="index")
     title_format: str = option("{{ .command }}@{{ .hostname }}", "Title format of the browser "
                                "window (GoTTY template variables: command, argv, hostname, "
-                               "remote_addr, pid)", flag="title-format")
+                               "remote_addr, pid; with launch tokens also user and claims)",
+                               flag="title-format")
     enable_reconnect: bool = option(False, "Enable reconnection", flag="reconnect")
     reconnect_time: int = option(10, "Time to reconnect, in seconds", flag="reconnect-time")
     max_connection: int = option(0, "Maximum number of concurrent sessions (0 = unlimited)",
@@ -107,6 +108,32 @@ class Options:
     permit_arguments: bool = option(False, "Permit clients to append command-line arguments "
                                     "with ?arg=... (unsafe; prefer JWT launch tokens)",
                                     flag="permit-arguments")
+    # JWT launch tokens (docs/jwt.md): any key option turns JWT mode on.
+    jwt_secret: str = option("", "HMAC secret (at least 32 bytes) that verifies launch tokens "
+                             "given as ?jwt=...; turns JWT mode on. Visible in the process "
+                             "list: prefer --jwt-secret-file", flag="jwt-secret",
+                             origin="gotty-py")
+    jwt_secret_file: str = option("", "File holding the HMAC secret for launch tokens "
+                                  "(trailing newlines ignored)", flag="jwt-secret-file",
+                                  origin="gotty-py")
+    jwt_public_key_file: str = option("", "PEM public key (RSA, EC or Ed25519) or certificate "
+                                      "that verifies launch tokens", flag="jwt-public-key-file",
+                                      origin="gotty-py")
+    jwt_jwks_file: str = option("", "JWKS file of public keys that verify launch tokens, "
+                                "chosen by the token's kid (key rotation)",
+                                flag="jwt-jwks-file", origin="gotty-py")
+    jwt_algorithms: str = option("", "Accepted launch-token algorithms, comma-separated, one "
+                                 "family (default: HS256 for a secret, the key's own for "
+                                 "public keys)", flag="jwt-algorithms", origin="gotty-py")
+    jwt_audience: str = option("", "Required aud claim of launch tokens (empty: tokens must "
+                               "have none)", flag="jwt-audience", origin="gotty-py")
+    jwt_issuer: str = option("", "Required iss claim of launch tokens (empty: not checked)",
+                             flag="jwt-issuer", origin="gotty-py")
+    jwt_leeway: int = option(30, "Clock skew allowed for exp, nbf and iat, in seconds",
+                             flag="jwt-leeway", origin="gotty-py")
+    jwt_max_lifetime: int = option(300, "Longest launch-token lifetime (exp - iat) accepted, "
+                                   "in seconds; 0 = no limit and iat optional",
+                                   flag="jwt-max-lifetime", origin="gotty-py")
     pass_headers: bool = option(False, "Pass the WebSocket request's headers to the command "
                                 "as HTTP_* environment variables (credentials, cookies and "
                                 "Proxy excepted)", flag="pass-headers", origin="sorenisanerd")

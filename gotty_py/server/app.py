@@ -27,6 +27,7 @@ import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
 
+from ..auth.jwt import JwtConfigError, LaunchTokenVerifier, verifier_from_options
 from ..backend.reaper import become_subreaper, get_reaper
 from ..config import expand_home
 from ..options import Options
@@ -146,8 +147,10 @@ class GottyServer:
             f"var gotty_ws_query_args = '{handlers.js_string(options.ws_query_args)}';\n"
             f"var gotty_enable_webgl = {'true' if options.enable_webgl else 'false'};\n"
         )
+        self.verifier = self._launch_token_verifier()
         self.sessions = SessionFactory(options, self.command, self.environ,
-                                       self.title_template, self.server_variables())
+                                       self.title_template, self.server_variables(),
+                                       verifier=self.verifier)
         self.cleanup: CleanupHooks | None = None
         if options.cleanup_command:
             try:
@@ -168,6 +171,13 @@ class GottyServer:
         self._stopper: asyncio.Future[None] | None = None
 
     # --- construction --------------------------------------------------------------------
+
+    def _launch_token_verifier(self) -> LaunchTokenVerifier | None:
+        """JWT mode when a key option is set; contradictory JWT options are config errors."""
+        try:
+            return verifier_from_options(self.options)
+        except JwtConfigError as exc:
+            raise StartupError(ExitCode.CONFIG, str(exc)) from None
 
     def _load_index(self) -> Template:
         path = self.options.index_file

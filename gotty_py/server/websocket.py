@@ -20,7 +20,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocket
 
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Session
-from .handlers import require_basic_auth
+from .handlers import log_handler_exception, request_summary, require_basic_auth
 
 if TYPE_CHECKING:
     from .app import GottyServer as ServerContext
@@ -111,6 +111,12 @@ class TermSocketHandler(tornado.websocket.WebSocketHandler):
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # GoTTY's /ws carries no Server header
+
+    def _request_summary(self) -> str:
+        return request_summary(self.request)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        log_handler_exception(self, typ, value, tb)
 
     # --- admission -----------------------------------------------------------------------
 
