@@ -45,7 +45,7 @@
 // Custom index.html file (Go template with {{ .title }}).
 // index_file = ""
 
-// Title format of the browser window (GoTTY template variables: command, argv, hostname, remote_addr, pid).
+// Title format of the browser window (GoTTY template variables: command, argv, hostname, remote_addr, pid; with launch tokens also user and claims).
 // title_format = "{{ .command }}@{{ .hostname }}"
 
 // Enable reconnection.
@@ -65,6 +65,33 @@
 
 // Permit clients to append command-line arguments with ?arg=... (unsafe; prefer JWT launch tokens).
 // permit_arguments = false
+
+// HMAC secret (at least 32 bytes) that verifies launch tokens given as ?jwt=...; turns JWT mode on. Visible in the process list: prefer --jwt-secret-file.
+// jwt_secret = ""
+
+// File holding the HMAC secret for launch tokens (trailing newlines ignored).
+// jwt_secret_file = ""
+
+// PEM public key (RSA, EC or Ed25519) or certificate that verifies launch tokens.
+// jwt_public_key_file = ""
+
+// JWKS file of public keys that verify launch tokens, chosen by the token's kid (key rotation).
+// jwt_jwks_file = ""
+
+// Accepted launch-token algorithms, comma-separated, one family (default: HS256 for a secret, the key's own for public keys).
+// jwt_algorithms = ""
+
+// Required aud claim of launch tokens (empty: tokens must have none).
+// jwt_audience = ""
+
+// Required iss claim of launch tokens (empty: not checked).
+// jwt_issuer = ""
+
+// Clock skew allowed for exp, nbf and iat, in seconds.
+// jwt_leeway = 30
+
+// Longest launch-token lifetime (exp - iat) accepted, in seconds; 0 = no limit and iat optional.
+// jwt_max_lifetime = 300
 
 // Pass the WebSocket request's headers to the command as HTTP_* environment variables (credentials, cookies and Proxy excepted).
 // pass_headers = false
@@ -95,6 +122,21 @@
 
 // Seconds to wait after the close signal before SIGKILL (negative: 10).
 // close_timeout = -1
+
+// Seconds a client may take to send its init message before it is dropped (0 = wait forever, as GoTTY).
+// init_timeout = 10
+
+// Seconds between WebSocket pings to each client; a client that stops answering is disconnected and its session ended (0 = no pings).
+// ws_ping_interval = 20
+
+// Seconds to wait for the answer to a ping (at most the ping interval).
+// ws_ping_timeout = 20
+
+// Command run after each session's process is gone, e.g. to end what it left inside a container; words may hold {session} {user} {remote_addr} {command} {args} {arg0}.. {claim.NAME} (no shell is involved).
+// cleanup_command = ""
+
+// Seconds the cleanup command may run before it is killed.
+// cleanup_timeout = 30
 
 // Directory for session recordings (asciicast v2, one file per session); empty: no recordings. See docs/audit.md.
 // audit_dir = ""

@@ -95,6 +95,9 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
         return ExitCode.NO_COMMAND
     if options.quiet:
         logging.getLogger("gotty_py").setLevel(logging.CRITICAL)
+    if flags.get("jwt_secret") is not None:
+        log.warning("Warning: --jwt-secret shows the secret to every user of this machine "
+                    "(process list); prefer --jwt-secret-file")
     try:
         return asyncio.run(_serve(options, command))
     except StartupError as exc:
@@ -109,7 +112,12 @@ async def _serve(options: Any, command: list[str]) -> int:
         log.info("Permitting clients to write input to the PTY.")
     if server.basic_auth:
         log.info("Using Basic Authentication")
-    if options.permit_arguments:
+    if server.verifier is not None:
+        log.info("Using JWT launch tokens (%s)", server.verifier.describe())
+        if options.permit_arguments:
+            log.warning("Warning: --permit-arguments is ignored with JWT launch tokens: "
+                        "arguments come only from verified tokens, never from ?arg=")
+    elif options.permit_arguments:
         log.warning("Permitting clients to append arguments with ?arg= (unsafe)")
     urls = await server.start()
     if options.once:

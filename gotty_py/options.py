@@ -95,7 +95,8 @@ class Options:
                              flag="index")
     title_format: str = option("{{ .command }}@{{ .hostname }}", "Title format of the browser "
                                "window (GoTTY template variables: command, argv, hostname, "
-                               "remote_addr, pid)", flag="title-format")
+                               "remote_addr, pid; with launch tokens also user and claims)",
+                               flag="title-format")
     enable_reconnect: bool = option(False, "Enable reconnection", flag="reconnect")
     reconnect_time: int = option(10, "Time to reconnect, in seconds", flag="reconnect-time")
     max_connection: int = option(0, "Maximum number of concurrent sessions (0 = unlimited)",
@@ -107,6 +108,32 @@ class Options:
     permit_arguments: bool = option(False, "Permit clients to append command-line arguments "
                                     "with ?arg=... (unsafe; prefer JWT launch tokens)",
                                     flag="permit-arguments")
+    # JWT launch tokens (docs/jwt.md): any key option turns JWT mode on.
+    jwt_secret: str = option("", "HMAC secret (at least 32 bytes) that verifies launch tokens "
+                             "given as ?jwt=...; turns JWT mode on. Visible in the process "
+                             "list: prefer --jwt-secret-file", flag="jwt-secret",
+                             origin="gotty-py")
+    jwt_secret_file: str = option("", "File holding the HMAC secret for launch tokens "
+                                  "(trailing newlines ignored)", flag="jwt-secret-file",
+                                  origin="gotty-py")
+    jwt_public_key_file: str = option("", "PEM public key (RSA, EC or Ed25519) or certificate "
+                                      "that verifies launch tokens", flag="jwt-public-key-file",
+                                      origin="gotty-py")
+    jwt_jwks_file: str = option("", "JWKS file of public keys that verify launch tokens, "
+                                "chosen by the token's kid (key rotation)",
+                                flag="jwt-jwks-file", origin="gotty-py")
+    jwt_algorithms: str = option("", "Accepted launch-token algorithms, comma-separated, one "
+                                 "family (default: HS256 for a secret, the key's own for "
+                                 "public keys)", flag="jwt-algorithms", origin="gotty-py")
+    jwt_audience: str = option("", "Required aud claim of launch tokens (empty: tokens must "
+                               "have none)", flag="jwt-audience", origin="gotty-py")
+    jwt_issuer: str = option("", "Required iss claim of launch tokens (empty: not checked)",
+                             flag="jwt-issuer", origin="gotty-py")
+    jwt_leeway: int = option(30, "Clock skew allowed for exp, nbf and iat, in seconds",
+                             flag="jwt-leeway", origin="gotty-py")
+    jwt_max_lifetime: int = option(300, "Longest launch-token lifetime (exp - iat) accepted, "
+                                   "in seconds; 0 = no limit and iat optional",
+                                   flag="jwt-max-lifetime", origin="gotty-py")
     pass_headers: bool = option(False, "Pass the WebSocket request's headers to the command "
                                 "as HTTP_* environment variables (credentials, cookies and "
                                 "Proxy excepted)", flag="pass-headers", origin="sorenisanerd")
@@ -129,6 +156,22 @@ class Options:
                                "session ends (number or name)", flag="close-signal")
     close_timeout: int = option(-1, "Seconds to wait after the close signal before SIGKILL "
                                 "(negative: 10)", flag="close-timeout")
+    init_timeout: int = option(10, "Seconds a client may take to send its init message before "
+                               "it is dropped (0 = wait forever, as GoTTY)",
+                               flag="init-timeout", origin="gotty-py")
+    ws_ping_interval: int = option(20, "Seconds between WebSocket pings to each client; a "
+                                   "client that stops answering is disconnected and its "
+                                   "session ended (0 = no pings)", flag="ws-ping-interval",
+                                   origin="gotty-py")
+    ws_ping_timeout: int = option(20, "Seconds to wait for the answer to a ping (at most the "
+                                  "ping interval)", flag="ws-ping-timeout", origin="gotty-py")
+    cleanup_command: str = option("", "Command run after each session's process is gone, e.g. "
+                                  "to end what it left inside a container; words may hold "
+                                  "{session} {user} {remote_addr} {command} {args} {arg0}.. "
+                                  "{claim.NAME} (no shell is involved)",
+                                  flag="cleanup-command", origin="gotty-py")
+    cleanup_timeout: int = option(30, "Seconds the cleanup command may run before it is killed",
+                                  flag="cleanup-timeout", origin="gotty-py")
     audit_dir: str = option("", "Directory for session recordings (asciicast v2, one file per "
                             "session); empty: no recordings. See docs/audit.md",
                             flag="audit-dir", origin="gotty-py")

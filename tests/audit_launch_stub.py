@@ -1,9 +1,10 @@
 """gotty-py with a stand-in for JWT launch tokens, for the audit tests only.
 
 The init message's AuthToken is read as JSON `{"user": ..., "claims": {...}}` and becomes
-`Launch.user` and `Launch.claims`, as a verified token's `sub` and other claims will. It
-lets the tests hand the server hostile user names and claims before real launch tokens
-exist. Run as `python -m tests.audit_launch_stub [gotty-py options] COMMAND`.
+`Launch.user` and `Launch.claims`, as a verified token's `sub` and other claims do. It
+lets the tests hand the server user names that real tokens refuse (NUL, 10 KiB), to show
+that naming copes with anything. Run as
+`python -m tests.audit_launch_stub [gotty-py options] COMMAND`.
 """
 
 from __future__ import annotations

@@ -49,6 +49,16 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def proc_start(pid: int) -> str | None:
+    """The start time of `pid` (to tell it from a recycled PID), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
 @dataclass
 class GottyProcess:
     """A running `gotty-py` and what it printed."""
@@ -210,10 +220,15 @@ class Client:
             return frames
 
     def read_until(self, needle: bytes, timeout: float = 10.0) -> bytes:
+        return self.read_while(lambda output: needle not in output, timeout, repr(needle))
+
+    def read_while(self, keep_reading: Callable[[bytes], bool], timeout: float = 10.0,
+                   what: str = "the expected output") -> bytes:
+        """Receive frames while `keep_reading(output so far)` holds, within `timeout`."""
         deadline = time.monotonic() + timeout
-        while needle not in self.output:
+        while keep_reading(bytes(self.output)):
             if time.monotonic() > deadline:
-                raise AssertionError(f"{needle!r} not in output {bytes(self.output)[-500:]!r}")
+                raise AssertionError(f"{what} not in output {bytes(self.output)[-500:]!r}")
             self.recv()
         return bytes(self.output)
 

@@ -542,3 +542,28 @@ def test_once_exit_leaves_the_recording_closed(gotty: Gotty, tmp_path: Path) -> 
     end = next(r for r in records(audit / "sessions.jsonl") if r["event"] == "end")
     assert end["remote_addr"] == remote
     assert check_end_line(end).text().encode() == bytes(client.output) == b"bye\r\n"
+
+
+def test_launch_token_user_and_claims(gotty: Gotty, tmp_path: Path) -> None:
+    """With real JWT launch tokens: `sub` and claims name the file (sanitized) and are
+    logged as they are; the token itself lands nowhere in the audit trail."""
+    from tests.jwt_keys import claims, hs256, write_secret
+
+    secret = write_secret(tmp_path / "secret")
+    audit = tmp_path / "audit"
+    server = gotty("--jwt-secret-file", str(tmp_path / "secret"), "--jwt-audience", "console",
+                   "--jwt-issuer", "portal", "--audit-dir", str(audit), "--audit-file-name",
+                   "{user}/{claim.ns}/{claim.pod}/{arg0}-{session}.cast", "echo")
+    user = "../../../tmp/evil/" + "y" * 200
+    token = hs256(secret, claims(sub=user, ns="/etc", pod="../" * 1000, args=["../../x"]))
+    client, remote = connect(server, f"?jwt={token}")
+    client.frames_until_close()
+    assert bytes(client.output) == b"../../x\r\n"
+    end = wait_line(audit / "sessions.jsonl", remote)
+    assert (end["user"], end["claims"]["ns"], end["argv"]) == (user, "/etc", ["echo", "../../x"])
+    path = Path(end["recording"])
+    assert path.resolve().is_relative_to(audit.resolve())
+    assert check_end_line(end).metadata["user"] == user
+    assert files_under(tmp_path) == sorted([path, audit / "sessions.jsonl", tmp_path / "secret"])
+    for written in (path, audit / "sessions.jsonl"):
+        assert token.split(".")[2] not in written.read_text()

@@ -16,7 +16,9 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -32,7 +34,28 @@ from gotty_py.audit.reader import file_digest, read_cast, read_event_log
 from gotty_py.audit.writer import BackgroundWriter, Backlog
 
 ASCIINEMA = Path(sys.executable).parent / "asciinema"
+T = TypeVar("T")
 TEXT = "plain, é, €, 𝄞 (four bytes), 中文, and an emoji 🙂\r\n".encode()
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: Playwright's sync API (browser tests in the same
+    pytest process) keeps an event loop running in the main thread."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            results.append(asyncio.run(coroutine))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 def asciinema_cat(path: Path) -> bytes:
@@ -119,7 +142,7 @@ async def recorded(tmp_path: Path, chunks: list[bytes]
 class TestRecording:
     def test_output_is_byte_exact_for_asciinema_and_our_reader(self, tmp_path: Path) -> None:
         chunks = [TEXT[i:i + 7] for i in range(0, len(TEXT), 7)] * 50
-        _, path, summary = asyncio.run(recorded(tmp_path, chunks))
+        _, path, summary = run(recorded(tmp_path, chunks))
         expected = b"".join(chunks)
         assert asciinema_cat(path) == expected
         cast = read_cast(path)
@@ -135,7 +158,7 @@ class TestRecording:
         assert summary.invalid_utf8_bytes == 0
 
     def test_every_line_is_json_and_utf8(self, tmp_path: Path) -> None:
-        _, path, _ = asyncio.run(recorded(tmp_path, [b"a\"\\\x00\x1b[31m\xff\n", "é".encode()]))
+        _, path, _ = run(recorded(tmp_path, [b"a\"\\\x00\x1b[31m\xff\n", "é".encode()]))
         raw = path.read_bytes()
         raw.decode("utf-8")  # strict: never invalid UTF-8, whatever the output was
         lines = raw.split(b"\n")
@@ -146,7 +169,7 @@ class TestRecording:
 
     def test_invalid_bytes_are_counted_in_the_summary_and_final_marker(self,
                                                                        tmp_path: Path) -> None:
-        _, path, summary = asyncio.run(recorded(tmp_path, [b"\xff\xfe", b"ok\xe2\x82"]))
+        _, path, summary = run(recorded(tmp_path, [b"\xff\xfe", b"ok\xe2\x82"]))
         assert summary.invalid_utf8_bytes == 4
         cast = read_cast(path)
         assert cast.text() == "\ufffd\ufffdok\ufffd\ufffd"
@@ -159,7 +182,7 @@ class TestRecording:
             recorder.output(b"late")
             assert read_cast(path).text() == "x"
 
-        asyncio.run(scenario())
+        run(scenario())
 
     def test_write_failure_is_reported_once_on_the_loop(self, tmp_path: Path) -> None:
         async def scenario() -> None:
@@ -184,7 +207,7 @@ class TestRecording:
             assert summary.error == "write failed: Bad file descriptor"
             assert summary.size == 0
 
-        asyncio.run(scenario())
+        run(scenario())
 
 
 class TestWriter:
@@ -210,7 +233,7 @@ class TestWriter:
             assert written == [bytes([i]) * 100 for i in range(20)]  # nothing dropped
             assert writer.waits == 1
 
-        asyncio.run(scenario())
+        run(scenario())
 
     def test_aclose_runs_everything_queued(self, tmp_path: Path) -> None:
         async def scenario() -> None:
@@ -222,7 +245,7 @@ class TestWriter:
             await writer.aclose()
             assert out == list(range(10_000))
 
-        asyncio.run(scenario())
+        run(scenario())
 
 
 class TestEventLog:
@@ -239,7 +262,7 @@ class TestEventLog:
             assert [r["event"] for r in records] == ["start", "end"]
             assert os.stat(tmp_path / "sub" / "events.jsonl").st_mode & 0o777 == 0o600
 
-        asyncio.run(scenario())
+        run(scenario())
 
     def test_unwritable_log_is_unhealthy_then_recovers(self, tmp_path: Path) -> None:
         async def scenario() -> None:
@@ -257,9 +280,9 @@ class TestEventLog:
             assert log.healthy
             assert read_event_log(blocker / "events.jsonl") == [{"event": "end"}]
 
-        asyncio.run(scenario())
+        run(scenario())
 
 
 def test_summary_hash_is_of_the_file(tmp_path: Path) -> None:
-    _, path, summary = asyncio.run(recorded(tmp_path, [b"x" * 3_000_000]))
+    _, path, summary = run(recorded(tmp_path, [b"x" * 3_000_000]))
     assert summary.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

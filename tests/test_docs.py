@@ -34,3 +34,10 @@ def test_example_config_uncommented_loads_to_the_defaults(tmp_path: Path) -> Non
     expected.preferences = loaded.options.preferences
     assert loaded.options == expected
     assert loaded.options.preferences["font_size"] == 15
+
+
+def test_every_shipped_config_loads_cleanly() -> None:
+    """The configs in config/ use only known keys with values of the right type."""
+    for path in sorted((ROOT / "config").glob("*.hcl")):
+        loaded = load_options({"config": str(path)}, {}, home="/nonexistent")
+        assert loaded.warnings == [], path

@@ -26,7 +26,7 @@ from urllib.parse import quote
 DEFAULT_TEMPLATE = "{date}/{user}/{time}-{session}.cast"
 SIMPLE_FIELDS = ("date", "time", "session", "user", "remote_addr", "command", "hostname")
 _ARG_FIELD = re.compile(r"arg([0-9]{1,3})")
-_CLAIM_FIELD = re.compile(r"claim\.([A-Za-z0-9_-]{1,64})")
+_CLAIM_FIELD = re.compile(r"claim\.([A-Za-z0-9_.-]{1,64})")
 FIELD_HELP = ("{date} {time} {session} {user} {remote_addr} {command} {hostname} "
               "{arg0} {arg1} ... {claim.NAME}")
 

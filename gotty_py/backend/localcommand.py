@@ -2,9 +2,10 @@
 
 Rules of this module: it owns the PTY master and the child process and nothing else. It
 never blocks the event loop: the master is non-blocking and read through the loop's reader
-callbacks in large chunks, input is queued and written as the PTY accepts it, and the child
-is reaped through a pidfd (so a signal never reaches a recycled PID). ptyprocess is used
-only to spawn: its `close()`/`terminate()`/`wait()` sleep or block, so they are never called.
+callbacks in large chunks, input is queued and written as the PTY accepts it, the exit
+status comes from the server's `ChildReaper`, and ending the session ends every process it
+started (`processtree`), through pidfds. ptyprocess is used only to spawn: its
+`close()`/`terminate()`/`wait()` sleep or block, so they are never called.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ptyprocess import PtyProcess
+
+from .processtree import KILL_WAIT, TreeEnd, end_session_processes
+from .reaper import get_reaper
 
 READ_CHUNK = 64 * 1024
 # Queued input above which the session stops reading the client until the PTY catches up.
@@ -41,6 +45,7 @@ class LocalCommand:
         *,
         close_signal: int,
         close_timeout: float,
+        marker: str,
     ) -> None:
         self._process = process
         # ptyprocess would close (and sleep) from __del__; we close the fd ourselves.
@@ -51,16 +56,17 @@ class LocalCommand:
         os.set_blocking(self.fd, False)
         self._close_signal = close_signal
         self._close_timeout = close_timeout
+        self.marker = marker
+        self.tree_end: TreeEnd | None = None
         self._loop = asyncio.get_running_loop()
-        self._exit: asyncio.Future[int] = self._loop.create_future()
+        self._exit: asyncio.Future[int] = get_reaper().watch(self.pid)
+        self._exit.add_done_callback(lambda _: self._wake_reader())
         self._readable: asyncio.Future[None] | None = None
         self._input = bytearray()
         self._input_drained = asyncio.Event()
         self._input_drained.set()
         self._writer_registered = False
         self._fd_closed = False
-        self._pidfd = os.pidfd_open(self.pid)
-        self._loop.add_reader(self._pidfd, self._on_pidfd_ready)
 
     @classmethod
     def spawn(
@@ -72,15 +78,21 @@ class LocalCommand:
         rows: int = DEFAULT_ROWS,
         close_signal: int = int(signal.SIGHUP),
         close_timeout: float = 10.0,
+        marker: str,
     ) -> LocalCommand:
-        """Start `argv` on a new PTY of the given size (never 0x0, unlike GoTTY)."""
+        """Start `argv` on a new PTY of the given size (never 0x0, unlike GoTTY).
+
+        `marker` is a `NAME=value` pair present in `env`: it marks every process the
+        command starts, so that all of them can be found and ended with the session.
+        """
         try:
             process = PtyProcess.spawn(list(argv), env=dict(env), dimensions=(rows, columns))
         except FileNotFoundError as exc:
             raise SpawnFailed(f"{argv[0]}: command not found or not executable") from exc
         except OSError as exc:
             raise SpawnFailed(f"{argv[0]}: {exc.strerror or exc}") from exc
-        return cls(process, argv, close_signal=close_signal, close_timeout=close_timeout)
+        return cls(process, argv, close_signal=close_signal, close_timeout=close_timeout,
+                   marker=marker)
 
     # --- Slave interface -----------------------------------------------------------------
 
@@ -133,36 +145,22 @@ class LocalCommand:
             self._process.setwinsize(rows, columns)
 
     async def close(self) -> None:
-        """Send the close signal, SIGKILL after the close timeout, then release the PTY."""
+        """End the command and everything it started, then release the PTY.
+
+        The close signal goes to every process of the session, SIGKILL to those still there
+        after the close timeout; a session whose command already exited still loses its
+        background jobs, `nohup`s and daemons.
+        """
+        if self.tree_end is None:
+            self.tree_end = await end_session_processes(
+                self.pid, self.marker, self._close_signal, self._close_timeout,
+                leader_held=lambda: not self._exit.done())
         if not self._exit.done():
-            self._signal(self._close_signal)
-            try:
-                await asyncio.wait_for(asyncio.shield(self._exit), self._close_timeout)
-            except TimeoutError:
-                self._signal(signal.SIGKILL)
-                await asyncio.shield(self._exit)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._exit), KILL_WAIT)
         self._close_fd()
 
     # --- internals -----------------------------------------------------------------------
-
-    def _signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, OSError):
-            signal.pidfd_send_signal(self._pidfd, signum)
-
-    def _on_pidfd_ready(self) -> None:
-        """The child has exited: reap it without blocking and wake any waiting reader."""
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status = self.pid, 0
-        if pid == 0:
-            return
-        self._loop.remove_reader(self._pidfd)
-        os.close(self._pidfd)
-        self._pidfd = -1
-        if not self._exit.done():
-            self._exit.set_result(os.waitstatus_to_exitcode(status))
-        self._wake_reader()
 
     def _wait_readable(self) -> asyncio.Future[None]:
         future = self._loop.create_future()

@@ -27,11 +27,14 @@ import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
 
+from ..auth.jwt import JwtConfigError, LaunchTokenVerifier, verifier_from_options
+from ..backend.reaper import become_subreaper, get_reaper
 from ..config import expand_home
 from ..options import Options
 from ..webtty.session import Refused, Session, SessionEnd, SessionObserver
 from . import handlers
 from .audit_observer import AuditConfigError, AuditService
+from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
 from .sessions import ClientInfo, SessionFactory
 from .template import Template, TemplateError, html_template, title_variables
 from .websocket import TermSocketHandler, WebSocketMaster
@@ -117,9 +120,13 @@ class GottyServer:
                                "TLS client authentication is enabled, but TLS is not enabled")
         if options.random_url_length < 1:
             raise StartupError(ExitCode.CONFIG, "random_url_length must be at least 1")
-        for name in ("width", "height", "max_connection", "timeout", "reconnect_time"):
+        for name in ("width", "height", "max_connection", "timeout", "reconnect_time",
+                     "init_timeout", "ws_ping_interval", "ws_ping_timeout", "cleanup_timeout"):
             if getattr(options, name) < 0:
                 raise StartupError(ExitCode.CONFIG, f"{name} must not be negative")
+        if options.ws_ping_interval and options.ws_ping_timeout > options.ws_ping_interval:
+            raise StartupError(ExitCode.CONFIG,
+                               "ws_ping_timeout must not exceed ws_ping_interval")
         if options.width > 0xFFFF or options.height > 0xFFFF:
             raise StartupError(ExitCode.CONFIG, "width and height must be at most 65535")
         self.base_path = (random_path(options.random_url_length) if options.enable_random_url
@@ -141,8 +148,18 @@ class GottyServer:
             f"var gotty_ws_query_args = '{handlers.js_string(options.ws_query_args)}';\n"
             f"var gotty_enable_webgl = {'true' if options.enable_webgl else 'false'};\n"
         )
+        self.verifier = self._launch_token_verifier()
         self.sessions = SessionFactory(options, self.command, self.environ,
-                                       self.title_template, self.server_variables())
+                                       self.title_template, self.server_variables(),
+                                       verifier=self.verifier)
+        self.cleanup: CleanupHooks | None = None
+        if options.cleanup_command:
+            try:
+                template = CommandTemplate(options.cleanup_command)
+            except CommandTemplateError as exc:
+                raise StartupError(ExitCode.CONFIG, str(exc)) from None
+            self.cleanup = CleanupHooks(template, options.cleanup_timeout, self.environ)
+            self.sessions.observer_factories.append(self.cleanup.observer)
         self.audit: AuditService | None = None
         if AuditService.wanted(options):
             try:
@@ -162,6 +179,13 @@ class GottyServer:
         self._stopper: asyncio.Future[None] | None = None
 
     # --- construction --------------------------------------------------------------------
+
+    def _launch_token_verifier(self) -> LaunchTokenVerifier | None:
+        """JWT mode when a key option is set; contradictory JWT options are config errors."""
+        try:
+            return verifier_from_options(self.options)
+        except JwtConfigError as exc:
+            raise StartupError(ExitCode.CONFIG, str(exc)) from None
 
     def _load_index(self) -> Template:
         path = self.options.index_file
@@ -222,6 +246,8 @@ class GottyServer:
             default_handler_args=ctx,
             compress_response=True,
             websocket_max_message_size=MAX_MESSAGE_SIZE,
+            websocket_ping_interval=self.options.ws_ping_interval or None,
+            websocket_ping_timeout=self.options.ws_ping_timeout or None,
             log_function=self._log_request,
         )
 
@@ -237,6 +263,10 @@ class GottyServer:
     async def start(self) -> list[str]:
         """Listen and return the URLs to print; raises StartupError(8) when it cannot."""
         self._finished = asyncio.get_running_loop().create_future()
+        if not become_subreaper():
+            log.warning("Cannot become a child subreaper: processes a session orphans are "
+                        "found by their session marker only")
+        get_reaper()
         application = self.build_application()
         try:
             port = int(self.options.port)
@@ -306,6 +336,8 @@ class GottyServer:
                 connection.handler.close(1001, "server shutting down")
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.cleanup is not None:
+            await self.cleanup.drain()
         if self.audit is not None:
             # Every session has ended and queued its last lines: write, fsync and close them
             # all before the process exits.

@@ -11,6 +11,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import tornado.httputil
 import tornado.web
 
 from ..auth.basic import REALM, BasicAuthResult, check_basic_auth
@@ -60,8 +61,32 @@ def require_basic_auth(handler: tornado.web.RequestHandler, ctx: ServerContext) 
     return False
 
 
+def request_summary(request: tornado.httputil.HTTPServerRequest) -> str:
+    """How error logs name a request: method, path and peer, never the query string
+    (launch tokens travel in it) nor the headers (credentials do)."""
+    return f"{request.method} {request.path} ({request.remote_ip})"
+
+
+def log_handler_exception(handler: tornado.web.RequestHandler, typ: Any, value: Any,
+                          tb: Any) -> None:
+    """Tornado's log_exception prints the whole request (URI and headers); this does not."""
+    if isinstance(value, tornado.web.HTTPError):
+        if value.log_message:
+            log.warning("%d %s: %s", value.status_code, request_summary(handler.request),
+                        value.log_message % value.args)
+        return
+    log.error("Uncaught exception %s", request_summary(handler.request),
+              exc_info=(typ, value, tb))
+
+
 class SiteHandler(tornado.web.RequestHandler):
     """Base of every non-WebSocket route."""
+
+    def _request_summary(self) -> str:
+        return request_summary(self.request)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        log_handler_exception(self, typ, value, tb)
 
     ctx: ServerContext
 
@@ -130,6 +155,12 @@ class StaticHandler(tornado.web.StaticFileHandler):
 
     def prepare(self) -> None:
         require_basic_auth(self, self.ctx)
+
+    def _request_summary(self) -> str:
+        return request_summary(self.request)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        log_handler_exception(self, typ, value, tb)
 
     def parse_url_path(self, url_path: str) -> str:
         return super().parse_url_path(STATIC_ALIASES.get(url_path, url_path))

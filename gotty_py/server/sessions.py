@@ -3,7 +3,8 @@
 Rules of this module: it turns the server's options into the three parts a `Session` is
 made of (an authorizer, a process factory, observers) and knows nothing of HTTP routes or
 server lifecycle. New kinds of authorization (JWT) and observers (audit, cleanup) plug in
-here, not into the session.
+here, not into the session. In JWT mode the launch token decides the extra arguments, the
+user and (only downwards) write permission; `?arg=` values are never read.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..auth.basic import token_matches
+from ..auth.jwt import LaunchTokenVerifier, TokenRejected, VerifiedLaunch
 from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS, LocalCommand, SpawnFailed
 from ..options import Options
-from ..webtty.protocol import InitMessage, parse_arguments
+from ..webtty.protocol import InitMessage, parse_arguments, query_values
 from ..webtty.session import (
     Launch,
     Observers,
@@ -32,6 +34,9 @@ from .template import Template, title_variables
 log = logging.getLogger("gotty_py.server")
 
 CHILD_TERM = "xterm-256color"
+# Set in the command's environment: identifies the session, and marks every process it
+# starts so that all of them can be ended with the session.
+SESSION_MARKER = "GOTTY_SESSION_ID"
 # Headers never copied into a child's environment by --pass-headers: secrets, and Proxy,
 # which would set HTTP_PROXY for the child ("httpoxy").
 PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"}
@@ -75,12 +80,28 @@ def header_environment(client: ClientInfo) -> dict[str, str]:
     }
 
 
+def launch_from_verified(verified: VerifiedLaunch, server_permits_write: bool) -> Launch:
+    """A verified token's session: its args after the command's, its `sub` as the user
+    (GOTTY_USER for the child), and write only if the server permits it and the token
+    does not take it away."""
+    env = {"GOTTY_USER": verified.user} if verified.user is not None else {}
+    return Launch(
+        extra_args=list(verified.args),
+        permit_write=server_permits_write and verified.write is not False,
+        user=verified.user,
+        claims=dict(verified.claims),
+        env=env,
+    )
+
+
 class SessionFactory:
     """One per server: builds every session from the options."""
 
     def __init__(self, options: Options, command: Sequence[str], environ: Mapping[str, str],
-                 title_template: Template, server_variables: dict[str, Any]) -> None:
+                 title_template: Template, server_variables: dict[str, Any],
+                 verifier: LaunchTokenVerifier | None = None) -> None:
         self.options = options
+        self.verifier = verifier
         self.command = list(command)
         self.environ = dict(environ)
         self.title_template = title_template
@@ -89,11 +110,25 @@ class SessionFactory:
         self.launch_checks: list[LaunchCheck] = []
 
     def grant(self, init: InitMessage) -> Launch:
-        """GoTTY's authorization: the init token must equal the credential."""
+        """GoTTY's authorization: the init token must equal the credential. In JWT mode the
+        launch token must be valid too (both must pass), and alone decides the arguments."""
         if not token_matches(init.auth_token, self.options.credential):
             raise Refused("unauthorized")
+        if self.verifier is not None:
+            return self._launch_from_token(init)
         args = parse_arguments(init.arguments) if self.options.permit_arguments else []
         return Launch(extra_args=args, permit_write=self.options.permit_write)
+
+    def _launch_from_token(self, init: InitMessage) -> Launch:
+        assert self.verifier is not None
+        tokens = query_values(init.arguments, "jwt")
+        try:
+            if len(tokens) > 1:
+                raise TokenRejected("invalid token")  # which one would be meant is unclear
+            verified = self.verifier.verify(tokens[0] if tokens else None)
+        except TokenRejected as exc:
+            raise Refused(exc.reason) from None
+        return launch_from_verified(verified, self.options.permit_write)
 
     def create(self, master: Any, client: ClientInfo, *, claim_once: Callable[[], None],
                observers: Sequence[SessionObserver] = ()) -> Session:
@@ -108,7 +143,14 @@ class SessionFactory:
         )
 
         async def authorize(init: InitMessage) -> Launch:
-            launch = self.grant(init)
+            try:
+                launch = self.grant(init)
+            except Refused as exc:
+                log.info("Refused session from %s: %s", client.remote_addr, exc)
+                raise
+            if self.verifier is not None:
+                log.info("Launch token accepted for user %r (jti %r) from %s", launch.user,
+                         launch.claims.get("jti"), client.remote_addr)
             for check in self.launch_checks:
                 await check(session, client, launch)
             claim_once()  # after the checks: a refused session does not use up --once
@@ -129,7 +171,8 @@ class SessionFactory:
         columns, rows = size or (options.width or DEFAULT_COLUMNS, options.height or DEFAULT_ROWS)
         extra_env = header_environment(client) if options.pass_headers else {}
         extra_env.update(launch.env)
-        extra_env["GOTTY_SESSION_ID"] = session.id
+        marker = f"{SESSION_MARKER}={session.id}"
+        extra_env[SESSION_MARKER] = session.id
         try:
             return LocalCommand.spawn(
                 self.command + launch.extra_args,
@@ -138,6 +181,7 @@ class SessionFactory:
                 rows=rows,
                 close_signal=options.close_signal,
                 close_timeout=options.effective_close_timeout(),
+                marker=marker,
             )
         except SpawnFailed as exc:
             log.warning("Failed to start command for %s: %s", client.remote_addr, exc)

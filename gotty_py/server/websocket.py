@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import tornado.websocket
 from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocketProtocol13
 
+from ..webtty.protocol import CloseCode
 from ..webtty.session import Session
-from .handlers import require_basic_auth
+from .handlers import log_handler_exception, request_summary, require_basic_auth
 
 if TYPE_CHECKING:
     from .app import GottyServer as ServerContext
@@ -106,10 +107,16 @@ class TermSocketHandler(tornado.websocket.WebSocketHandler):
         self.ctx = ctx
         self.session: Session | None = None
         self.master: WebSocketMaster | None = None
-        self._admitted = False
+        self._init_deadline: asyncio.TimerHandle | None = None
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # GoTTY's /ws carries no Server header
+
+    def _request_summary(self) -> str:
+        return request_summary(self.request)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        log_handler_exception(self, typ, value, tb)
 
     # --- admission -----------------------------------------------------------------------
 
@@ -141,7 +148,6 @@ class TermSocketHandler(tornado.websocket.WebSocketHandler):
             self._refuse(503, refusal)
             return
         ctx.connection_opened(self)
-        self._admitted = True
         try:
             await super().get(*args, **kwargs)
         finally:
@@ -170,6 +176,16 @@ class TermSocketHandler(tornado.websocket.WebSocketHandler):
         self.master = WebSocketMaster(self)
         self.session = self.ctx.create_session(self, self.master)
         self.ctx.track_session(self, self.session)
+        deadline = self.ctx.options.init_timeout
+        if deadline > 0:
+            loop = asyncio.get_running_loop()
+            self._init_deadline = loop.call_later(deadline, self._init_overdue, deadline)
+
+    def _init_overdue(self, seconds: int) -> None:
+        """A client that never sends its init holds a slot; GoTTY waits for it forever."""
+        if self.session is not None and self.session.state == "init":
+            self.session.abort("init-timeout", f"no init message within {seconds} s",
+                               CloseCode.POLICY_VIOLATION)
 
     def on_text_frame(self, data: bytes) -> Awaitable[None] | None:
         """Tornado reads the next frame only once a returned awaitable completes."""
@@ -183,6 +199,8 @@ class TermSocketHandler(tornado.websocket.WebSocketHandler):
             self.session.receive(data, binary=True)
 
     def on_close(self) -> None:
+        if self._init_deadline is not None:
+            self._init_deadline.cancel()
         if self.master is not None:
             self.master.connection_lost()
         if self.session is not None:

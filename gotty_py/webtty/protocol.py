@@ -232,7 +232,7 @@ def close_reason(text: str) -> str:
     return raw[: MAX_CLOSE_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
 
 
-# --- ?arg= parsing (GoTTY's url.Parse + url.Query semantics, Go >= 1.17) -----------------
+# --- ?arg= and ?jwt= parsing (GoTTY's url.Parse + url.Query semantics, Go >= 1.17) -------
 
 def _query_unescape(text: str) -> bytes | None:
     """Go's QueryUnescape: '+' is a space; a bad %-escape invalidates the pair."""
@@ -246,11 +246,11 @@ def _query_unescape(text: str) -> bytes | None:
     return unquote_to_bytes(raw)
 
 
-def parse_arguments(arguments: str) -> list[str]:
-    """The `arg` values of the client's `Arguments` string, in order.
+def query_values(arguments: str, name: str) -> list[str]:
+    """The values of parameter `name` in the client's `Arguments` string, in order.
 
     Only the query part counts (everything before the first `?` and the fragment are
-    ignored; no `?` means no arguments). Pairs with a `;` or a bad escape are dropped, as
+    ignored; no `?` means no values). Pairs with a `;` or a bad escape are dropped, as
     Go does. Values are bytes in Go; non-UTF-8 bytes survive here as surrogate escapes so
     that exec passes them through unchanged.
     """
@@ -260,6 +260,7 @@ def parse_arguments(arguments: str) -> list[str]:
     if "?" not in without_fragment:
         return []
     query = without_fragment.split("?", 1)[1]
+    wanted = name.encode("utf-8")
     values: list[str] = []
     for pair in query.split("&"):
         if not pair or ";" in pair:
@@ -267,7 +268,12 @@ def parse_arguments(arguments: str) -> list[str]:
         key, _, value = pair.partition("=")
         key_bytes = _query_unescape(key)
         value_bytes = _query_unescape(value)
-        if key_bytes is None or value_bytes is None or key_bytes != b"arg":
+        if key_bytes is None or value_bytes is None or key_bytes != wanted:
             continue
         values.append(value_bytes.decode("utf-8", "surrogateescape"))
     return values
+
+
+def parse_arguments(arguments: str) -> list[str]:
+    """GoTTY's `?arg=` values (--permit-arguments), in order."""
+    return query_values(arguments, "arg")

@@ -1,0 +1,259 @@
+"""Launch tokens: a JWT that says which arguments a session runs with, and for whom.
+
+Rules of this module: `LaunchTokenVerifier.verify` takes the token string and returns a
+plain `VerifiedLaunch` or raises `TokenRejected` with a reason that is safe to show the
+user and to log (never the token, never key material). Nothing is trusted before the
+signature is checked, so an unsigned or forged token only ever gets "invalid token". It
+does not import the server or the protocol layers; the server turns the result into a
+session `Launch`.
+
+Checks, in order: size and shape; header (`alg` from the configured list only, no `crit`,
+`jku`, `jwk`, `x5u`, `x5c`); key by `kid` (JWKS); signature (PyJWT, `algorithms=` from
+configuration); claim types; `exp`, `nbf`, `iss`, `aud` (PyJWT, with leeway); `iat` not in
+the future and `exp - iat` within the maximum lifetime; `jti`, `sub`, `args`, `write`;
+finally the single use of `jti`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from ..options import SPECS_BY_NAME, Options
+from .keys import KeyConfigError, KeySet, KeySources, VerificationKey, load_key_set
+from .replay import MemoryReplayStore, ReplayStore
+
+MAX_TOKEN_LENGTH = 8 * 1024  # a launch token travels in a URL
+MAX_ID_LENGTH = 256  # jti and sub
+FORBIDDEN_HEADERS = ("crit", "jku", "jwk", "x5u", "x5c")
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# The reasons a token is refused: the WebSocket close reason the page shows, and the log.
+MISSING = "token missing"
+INVALID = "invalid token"
+EXPIRED = "token expired"
+NOT_YET_VALID = "token not yet valid"
+ISSUED_IN_FUTURE = "token issued in the future"
+WRONG_AUDIENCE = "wrong audience"
+WRONG_ISSUER = "wrong issuer"
+TOO_LONG_LIVED = "token lifetime too long"
+UNKNOWN_KEY = "unknown signing key"
+ALREADY_USED = "token already used"
+
+
+class TokenRejected(Exception):
+    """A launch token was refused; `reason` is safe to show and to log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class JwtConfigError(ValueError):
+    """The JWT options cannot work together; the message names the options."""
+
+
+@dataclass(frozen=True)
+class VerifiedLaunch:
+    """What a valid launch token grants."""
+
+    args: tuple[str, ...]
+    user: str | None  # the `sub` claim
+    write: bool | None  # the `write` claim; None when absent
+    jti: str
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JwtPolicy:
+    """The claim checks beyond the signature."""
+
+    audience: str | None = None
+    issuer: str | None = None
+    leeway: int = 30
+    max_lifetime: int = 300  # seconds between iat and exp; 0 = no limit (iat optional)
+
+
+def _number(payload: Mapping[str, Any], name: str) -> float | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TokenRejected(f"invalid claims: {name} must be a number")
+    return float(value)
+
+
+def _identifier(payload: Mapping[str, Any], name: str) -> str | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if (not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH
+            or _CONTROL.search(value)):
+        raise TokenRejected(f"invalid claims: {name} must be a non-empty string of at most "
+                            f"{MAX_ID_LENGTH} characters without control characters")
+    return value
+
+
+class LaunchTokenVerifier:
+    """Verifies launch tokens against one key set and policy; remembers used `jti`s."""
+
+    def __init__(self, keys: KeySet, policy: JwtPolicy, replay: ReplayStore | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.keys = keys
+        self.policy = policy
+        self.replay: ReplayStore = replay if replay is not None else MemoryReplayStore(clock)
+        self._clock = clock
+
+    def describe(self) -> str:
+        """For the start-up log: algorithms and key source, no key material."""
+        parts = [f"algorithms {', '.join(self.keys.algorithms)}", f"key: {self.keys.description}"]
+        if self.policy.audience:
+            parts.append(f"audience {self.policy.audience!r}")
+        if self.policy.issuer:
+            parts.append(f"issuer {self.policy.issuer!r}")
+        if self.policy.max_lifetime:
+            parts.append(f"max lifetime {self.policy.max_lifetime}s")
+        return "; ".join(parts)
+
+    def verify(self, token: str | None) -> VerifiedLaunch:
+        if not token:
+            raise TokenRejected(MISSING)
+        if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token):
+            raise TokenRejected(INVALID)
+        key = self._key_for(token)
+        payload = self._verified_payload(token, key)
+        self._check_standard_claims(token, key, payload)
+        return self._grant(payload)
+
+    # --- before the signature: only the header, and nothing in it is believed -----------
+
+    def _key_for(self, token: str) -> VerificationKey:
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise TokenRejected(INVALID) from None
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in self.keys.algorithms:
+            raise TokenRejected(INVALID)
+        if any(name in header for name in FORBIDDEN_HEADERS):
+            raise TokenRejected(INVALID)
+        key = self.keys.find(header.get("kid"))
+        if key is None:
+            raise TokenRejected(UNKNOWN_KEY)
+        if algorithm not in key.algorithms:
+            raise TokenRejected(INVALID)
+        return key
+
+    def _verified_payload(self, token: str, key: VerificationKey) -> dict[str, Any]:
+        """The payload once the signature is valid; no claim is looked at yet."""
+        options: Any = {"verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                        "verify_aud": False, "verify_iss": False, "verify_sub": False,
+                        "verify_jti": False}
+        try:
+            return jwt.decode(token, key.key, algorithms=list(key.algorithms), options=options)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise TokenRejected(INVALID) from None
+
+    # --- after the signature ---------------------------------------------------------
+
+    def _check_standard_claims(self, token: str, key: VerificationKey,
+                               payload: Mapping[str, Any]) -> None:
+        policy = self.policy
+        exp = _number(payload, "exp")
+        if exp is None:
+            raise TokenRejected("invalid claims: exp required")
+        _number(payload, "nbf")
+        iat = _number(payload, "iat")
+        # PyJWT checks exp, nbf, iss and aud (its iat check is replaced by ours below, which
+        # has a reason of its own). The token is decoded again: PyJWT offers no public way
+        # to validate claims of an already verified payload.
+        options: Any = {"verify_iat": False, "verify_sub": False, "verify_jti": False}
+        try:
+            jwt.decode(token, key.key, algorithms=list(key.algorithms), options=options,
+                       audience=policy.audience, issuer=policy.issuer, leeway=policy.leeway)
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected(EXPIRED) from None
+        except jwt.ImmatureSignatureError:
+            raise TokenRejected(NOT_YET_VALID) from None
+        except jwt.InvalidAudienceError:
+            raise TokenRejected(WRONG_AUDIENCE) from None
+        except jwt.InvalidIssuerError:
+            raise TokenRejected(WRONG_ISSUER) from None
+        except jwt.MissingRequiredClaimError as exc:
+            reasons = {"aud": WRONG_AUDIENCE, "iss": WRONG_ISSUER}
+            raise TokenRejected(reasons.get(exc.claim, f"invalid claims: {exc.claim} "
+                                            "required")) from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise TokenRejected(INVALID) from None
+        now = self._clock()
+        if iat is not None and iat > now + policy.leeway:
+            raise TokenRejected(ISSUED_IN_FUTURE)
+        if policy.max_lifetime:
+            if iat is None:
+                raise TokenRejected("invalid claims: iat required")
+            if exp - iat > policy.max_lifetime:
+                raise TokenRejected(TOO_LONG_LIVED)
+
+    def _grant(self, payload: dict[str, Any]) -> VerifiedLaunch:
+        jti = _identifier(payload, "jti")
+        if jti is None:
+            raise TokenRejected("invalid claims: jti required")
+        user = _identifier(payload, "sub")
+        args = payload.get("args", [])
+        if not isinstance(args, list) or not all(
+            isinstance(arg, str) and "\x00" not in arg for arg in args
+        ):
+            raise TokenRejected("invalid claims: args must be a list of strings")
+        write = payload.get("write")
+        if write is not None and not isinstance(write, bool):
+            raise TokenRejected("invalid claims: write must be true or false")
+        # Last, so that only a token that would otherwise be granted uses up its jti.
+        expires_at = float(payload["exp"]) + self.policy.leeway
+        if not self.replay.claim(jti, expires_at):
+            raise TokenRejected(ALREADY_USED)
+        return VerifiedLaunch(args=tuple(args), user=user, write=write, jti=jti,
+                              claims=dict(payload))
+
+
+def _flag(name: str) -> str:
+    return SPECS_BY_NAME[name].cli_names[0]
+
+
+def verifier_from_options(options: Options,
+                          replay: ReplayStore | None = None) -> LaunchTokenVerifier | None:
+    """The verifier the options ask for, or None when no JWT key option is set.
+
+    Raises JwtConfigError when the options contradict each other or a key cannot be used.
+    """
+    sources = KeySources(
+        secret=options.jwt_secret,
+        secret_file=options.jwt_secret_file,
+        public_key_file=options.jwt_public_key_file,
+        jwks_file=options.jwt_jwks_file,
+        algorithms=options.jwt_algorithms,
+        labels={name: _flag(f"jwt_{name}") for name in (
+            "secret", "secret_file", "public_key_file", "jwks_file", "algorithms")},
+    )
+    try:
+        keys = load_key_set(sources)
+    except KeyConfigError as exc:
+        raise JwtConfigError(str(exc)) from None
+    if keys is None:
+        return None
+    for name in ("jwt_leeway", "jwt_max_lifetime"):
+        if getattr(options, name) < 0:
+            raise JwtConfigError(f"{_flag(name)} must not be negative")
+    policy = JwtPolicy(
+        audience=options.jwt_audience or None,
+        issuer=options.jwt_issuer or None,
+        leeway=options.jwt_leeway,
+        max_lifetime=options.jwt_max_lifetime,
+    )
+    return LaunchTokenVerifier(keys, policy, replay)

@@ -1,0 +1,104 @@
+"""Running an operator's hook command with a deadline, without blocking the event loop.
+
+Rules of this module: it starts one command (argv, no shell) in a process group of its own,
+collects a bounded amount of its output through the loop's reader callbacks, gets its exit
+status from the server's `ChildReaper`, and kills the whole group when the deadline passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .reaper import get_reaper
+
+OUTPUT_KEPT = 4096  # bytes of the hook's output kept for the log
+
+
+@dataclass(frozen=True)
+class HookResult:
+    argv: list[str]
+    exit_code: int | None  # None when it could not start
+    timed_out: bool
+    duration: float
+    output: str
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def describe(self) -> str:
+        if self.error:
+            return f"failed to start: {self.error}"
+        if self.timed_out:
+            return f"timed out after {self.duration:.1f} s and was killed"
+        return f"exit status {self.exit_code} after {self.duration:.1f} s"
+
+
+async def run_hook(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> HookResult:
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=dict(env), start_new_session=True)
+    except OSError as exc:
+        return HookResult(list(argv), None, False, 0.0, "", exc.strerror or str(exc))
+    exit_future = get_reaper().watch(process.pid)
+    assert process.stdout is not None
+    output = _OutputCollector(process.stdout.fileno())
+    timed_out = False
+    try:
+        await asyncio.wait_for(asyncio.shield(exit_future), timeout)
+    except TimeoutError:
+        timed_out = True
+        if not exit_future.done():  # the group leader is unreaped: its PGID is still ours
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        await exit_future
+    process.returncode = exit_future.result()  # reaped by the reaper, not by Popen
+    await output.finish()
+    process.stdout.close()
+    return HookResult(list(argv), exit_future.result(), timed_out,
+                      time.monotonic() - started, output.text())
+
+
+class _OutputCollector:
+    """Keeps the first bytes of a pipe and discards the rest, so the hook never blocks."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._kept = bytearray()
+        self._done = asyncio.get_running_loop().create_future()
+        os.set_blocking(fd, False)
+        asyncio.get_running_loop().add_reader(fd, self._read)
+
+    def _read(self) -> None:
+        try:
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._kept += data[: max(0, OUTPUT_KEPT - len(self._kept))]
+            return
+        asyncio.get_running_loop().remove_reader(self._fd)
+        if not self._done.done():
+            self._done.set_result(None)
+
+    async def finish(self) -> None:
+        """Wait for end of file (every writer gone), or stop listening after a moment."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._done), 1.0)
+        if not self._done.done():
+            asyncio.get_running_loop().remove_reader(self._fd)
+
+    def text(self) -> str:
+        return self._kept.decode("utf-8", "replace").strip()

@@ -1,0 +1,127 @@
+"""`gotty-py-token`: the tokens it mints verify with PyJWT and with a real gotty-py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+
+import jwt
+import pytest
+
+from tests.gotty import Client, GottyProcess
+from tests.jwt_keys import ed25519_pair, es256, write_secret
+
+Gotty = Callable[..., GottyProcess]
+
+
+def mint(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gotty_py.token_cli", *args],
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+def token_of(url: str) -> str:
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    (token,) = query["jwt"]
+    return token
+
+
+def test_es256_launch_url_carries_the_claims(tmp_path: Path) -> None:
+    pair = es256(tmp_path)
+    result = mint("--key-file", str(pair.private_pem), "--kid", "2025-01", "--sub", "alice",
+                  "--aud", "console", "--iss", "portal", "--ttl", "90",
+                  "--url", "https://console.example/", "--",
+                  "exec", "-it", "web-1", "-n", "prod", "--", "bash")
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip()
+    assert url.startswith("https://console.example/?jwt=")
+    token = token_of(url)
+    assert jwt.get_unverified_header(token) == {"alg": "ES256", "kid": "2025-01", "typ": "JWT"}
+    claims = jwt.decode(token, pair.private.public_key(), algorithms=["ES256"],
+                        audience="console", issuer="portal")
+    assert claims["args"] == ["exec", "-it", "web-1", "-n", "prod", "--", "bash"]
+    assert claims["sub"] == "alice"
+    assert claims["exp"] - claims["iat"] == 90
+    assert len(claims["jti"]) >= 16
+    assert "write" not in claims
+
+
+def test_secret_token_only_write_and_extra_claims(tmp_path: Path) -> None:
+    secret = write_secret(tmp_path / "secret")
+    common = ["--secret-file", str(tmp_path / "secret"), "--token-only", "--no-write",
+              "--claim", "ns=prod", "--claim", "ticket:=1234", "--claim", "groups:=[\"ops\"]"]
+    first, second = mint(*common, "--", "a"), mint(*common, "--", "a")
+    assert first.returncode == 0, first.stderr
+    token = first.stdout.strip()
+    assert "." in token and "jwt=" not in token
+    claims = jwt.decode(token, secret, algorithms=["HS256"])
+    assert (claims["write"], claims["ns"], claims["ticket"], claims["groups"]) == (
+        False, "prod", 1234, ["ops"])
+    assert claims["args"] == ["a"]
+    other = jwt.decode(second.stdout.strip(), secret, algorithms=["HS256"])
+    assert other["jti"] != claims["jti"]
+
+
+def test_url_with_query_and_fragment(tmp_path: Path) -> None:
+    write_secret(tmp_path / "secret")
+    result = mint("--secret-file", str(tmp_path / "secret"), "--url",
+                  "https://c.example/base/?theme=dark#renderer=dom")
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip()
+    assert url.startswith("https://c.example/base/?theme=dark&jwt=")
+    assert url.endswith("#renderer=dom")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "give exactly one of --key-file (PEM private key) and --secret-file"),
+    (["--secret-file", "SECRET", "--key-file", "PRIVATE"], "give exactly one of"),
+    (["--key-file", "PUBLIC"], "not a PEM private key"),
+    (["--key-file", "PRIVATE", "--alg", "RS256"], "algorithm RS256 does not fit the key"),
+    (["--key-file", "PRIVATE", "--alg", "none"], "'none' (unsigned tokens) is never accepted"),
+    (["--secret-file", "SHORT"], "the HMAC secret must be at least 32 bytes"),
+    (["--secret-file", "SECRET", "--claim", "sub=root"], "extra claims may not set sub"),
+    (["--secret-file", "SECRET", "--claim", "novalue"], "expected key=value or key:=json"),
+    (["--secret-file", "SECRET", "--ttl", "0"], "--ttl must be positive"),
+])
+def test_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    pair = es256(tmp_path)
+    write_secret(tmp_path / "secret")
+    (tmp_path / "short").write_text("tiny\n")
+    files = {"SECRET": tmp_path / "secret", "SHORT": tmp_path / "short",
+             "PRIVATE": pair.private_pem, "PUBLIC": pair.public_pem}
+    result = mint(*[str(files.get(arg, arg)) for arg in args], "--token-only")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_no_url_and_no_token_only_is_an_error(tmp_path: Path) -> None:
+    write_secret(tmp_path / "secret")
+    result = mint("--secret-file", str(tmp_path / "secret"))
+    assert result.returncode == 2
+    assert "give --url" in result.stderr
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "gotty-py-token"
+    assert script.exists(), "pip install -e . declares gotty-py-token"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    assert "--key-file" in result.stdout
+
+
+def test_minted_url_opens_a_session(gotty: Gotty, tmp_path: Path) -> None:
+    pair = ed25519_pair(tmp_path)
+    server = gotty("--jwt-public-key-file", str(pair.public_pem), "--jwt-audience", "console",
+                   "sh", "-c", 'printf "[%s]" "$@"; echo " as $GOTTY_USER"', "a0")
+    result = mint("--key-file", str(pair.private_pem), "--sub", "carol", "--aud", "console",
+                  "--url", server.url, "--", "one", "two words")
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip()
+    client = Client(server.ws_url, subprotocols=["webtty"])
+    client.init(url[len(server.url.rstrip("/")) + 1:])  # what the page sends: location.search
+    client.read_until(b"[one][two words] as carol")
+    client.frames_until_close()
+    assert client.closed is not None and client.closed.code == 1000
