@@ -32,7 +32,7 @@ test-fast: venv
 	$(BIN)/pytest -m "not browser"
 
 lint: venv
-	$(BIN)/ruff check gotty_py tests bench examples
+	$(BIN)/ruff check gotty_py tests bench $(wildcard examples)
 	$(BIN)/mypy
 
 docs: venv

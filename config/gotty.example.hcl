@@ -138,6 +138,21 @@
 // Seconds the cleanup command may run before it is killed.
 // cleanup_timeout = 30
 
+// Directory for session recordings (asciicast v2, one file per session); empty: no recordings. See docs/audit.md.
+// audit_dir = ""
+
+// Recording file name under --audit-dir, from {date} {time} {session} {user} {remote_addr} {command} {hostname} {arg0} {arg1}... {claim.NAME}; each value is sanitized, '/' in the template makes directories.
+// audit_file_name = "{date}/{user}/{time}-{session}.cast"
+
+// Record the client's input too (typed passwords land in the recording).
+// audit_input = false
+
+// Fail closed: refuse a session whose recording cannot be opened, end one whose recording cannot be written.
+// audit_required = false
+
+// JSON-lines log with one line per session start and end (empty: sessions.jsonl in --audit-dir).
+// audit_event_log = ""
+
 // Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page).
 // preferences {
 //   font_size = 15

@@ -172,6 +172,22 @@ class Options:
                                   flag="cleanup-command", origin="gotty-py")
     cleanup_timeout: int = option(30, "Seconds the cleanup command may run before it is killed",
                                   flag="cleanup-timeout", origin="gotty-py")
+    audit_dir: str = option("", "Directory for session recordings (asciicast v2, one file per "
+                            "session); empty: no recordings. See docs/audit.md",
+                            flag="audit-dir", origin="gotty-py")
+    audit_file_name: str = option(
+        "{date}/{user}/{time}-{session}.cast", "Recording file name under --audit-dir, from "
+        "{date} {time} {session} {user} {remote_addr} {command} {hostname} {arg0} {arg1}... "
+        "{claim.NAME}; each value is sanitized, '/' in the template makes directories",
+        flag="audit-file-name", origin="gotty-py")
+    audit_input: bool = option(False, "Record the client's input too (typed passwords land in "
+                               "the recording)", flag="audit-input", origin="gotty-py")
+    audit_required: bool = option(False, "Fail closed: refuse a session whose recording cannot "
+                                  "be opened, end one whose recording cannot be written",
+                                  flag="audit-required", origin="gotty-py")
+    audit_event_log: str = option("", "JSON-lines log with one line per session start and end "
+                                  "(empty: sessions.jsonl in --audit-dir)",
+                                  flag="audit-event-log", origin="gotty-py")
     preferences: dict[str, Any] = option(  # noqa: RUF009
         {}, "Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page)",
         kind="block")

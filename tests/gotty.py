@@ -106,8 +106,9 @@ def _pump(stream: Iterable[str], lines: list[str]) -> None:
 
 
 def start_gotty(*args: str, env: Mapping[str, str] | None = None, expect_url: bool = True,
-                cwd: str | os.PathLike[str] | None = None, home: str | None = None) -> GottyProcess:
-    """Start `python -m gotty_py ARGS` and wait for its URL line (or for it to exit)."""
+                cwd: str | os.PathLike[str] | None = None, home: str | None = None,
+                module: str = "gotty_py") -> GottyProcess:
+    """Start `python -m gotty_py ARGS` (or another entry module) and wait for its URL line."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GOTTY_")}
     full_env["HOME"] = home or str(Path(os.environ.get("TMPDIR", "/tmp")) / "gotty-test-home")
     Path(full_env["HOME"]).mkdir(parents=True, exist_ok=True)
@@ -115,7 +116,7 @@ def start_gotty(*args: str, env: Mapping[str, str] | None = None, expect_url: bo
     if env:
         full_env.update(env)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gotty_py", *args],
+        [sys.executable, "-m", module, *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         text=True, cwd=cwd or ROOT, env=full_env,
     )

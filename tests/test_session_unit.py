@@ -157,3 +157,38 @@ def test_client_leaving_during_start_still_ends_the_process() -> None:
         assert master.frames == []
 
     run(scenario)
+
+
+def test_an_observer_backlog_holds_the_output_pump() -> None:
+    """An observer that falls behind (the audit writer) stops the PTY being read, like a
+    slow client: nothing is read that it would have to drop."""
+    from gotty_py.webtty.session import SessionObserver
+
+    async def scenario() -> None:
+        session, _, slaves = make_session()
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        seen: list[bytes] = []
+
+        class Slow(SessionObserver):
+            def on_output(self, data: bytes) -> None:
+                seen.append(data)
+
+            def output_backlog(self) -> asyncio.Future[None] | None:
+                return None if gate.done() else gate
+
+        session.observer = Slow()
+        session.receive(b"{}", binary=False)
+        session.receive(b'3{"columns":90,"rows":20}', binary=False)
+        await settle()
+        assert session.size == (90, 20)
+        slaves[0]._output.put_nowait(b"one")
+        slaves[0]._output.put_nowait(b"two")
+        await settle()
+        assert seen == [b"one"]
+        gate.set_result(None)
+        await settle()
+        assert seen == [b"one", b"two"]
+        session.shutdown()
+        await session.wait()
+
+    run(scenario)

@@ -33,6 +33,7 @@ from ..config import expand_home
 from ..options import Options
 from ..webtty.session import Refused, Session, SessionEnd, SessionObserver
 from . import handlers
+from .audit_observer import AuditConfigError, AuditService
 from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
 from .sessions import ClientInfo, SessionFactory
 from .template import Template, TemplateError, html_template, title_variables
@@ -159,6 +160,13 @@ class GottyServer:
                 raise StartupError(ExitCode.CONFIG, str(exc)) from None
             self.cleanup = CleanupHooks(template, options.cleanup_timeout, self.environ)
             self.sessions.observer_factories.append(self.cleanup.observer)
+        self.audit: AuditService | None = None
+        if AuditService.wanted(options):
+            try:
+                self.audit = AuditService(options, self.command, self.hostname)
+            except AuditConfigError as exc:
+                raise StartupError(ExitCode.CONFIG, str(exc)) from None
+            self.audit.install(self.sessions)
         self.connections: dict[TermSocketHandler, _Connection] = {}
         self.once_claimed = False
         self.ssl_context = self._ssl_context() if options.enable_tls else None
@@ -285,6 +293,8 @@ class GottyServer:
         if address in ("", "0.0.0.0", "::"):
             for ip in _interface_addresses():
                 self.urls.append(f"{scheme}://{ip}:{bound_port}{self.base_path}")
+        if self.audit is not None:
+            self.audit.start()
         self._arm_timeout()
         return self.urls
 
@@ -328,6 +338,10 @@ class GottyServer:
             await asyncio.gather(*pending, return_exceptions=True)
         if self.cleanup is not None:
             await self.cleanup.drain()
+        if self.audit is not None:
+            # Every session has ended and queued its last lines: write, fsync and close them
+            # all before the process exits.
+            await self.audit.aclose()
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(code)
 

@@ -10,7 +10,7 @@ user and (only downwards) write permission; `?arg=` values are never read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,10 @@ class ClientInfo:
 
 
 ObserverFactory = Callable[[Session, ClientInfo], SessionObserver]
+# Runs after authorization and before the process is spawned; raising `Refused` refuses the
+# session (close 1008 with the text as reason) and nothing is started. The audit recording
+# is opened here, so that "recording required" can fail closed.
+LaunchCheck = Callable[[Session, ClientInfo, Launch], Awaitable[None]]
 
 
 def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
@@ -103,6 +107,7 @@ class SessionFactory:
         self.title_template = title_template
         self.server_variables = server_variables
         self.observer_factories: list[ObserverFactory] = []
+        self.launch_checks: list[LaunchCheck] = []
 
     def grant(self, init: InitMessage) -> Launch:
         """GoTTY's authorization: the init token must equal the credential. In JWT mode the
@@ -146,7 +151,9 @@ class SessionFactory:
             if self.verifier is not None:
                 log.info("Launch token accepted for user %r (jti %r) from %s", launch.user,
                          launch.claims.get("jti"), client.remote_addr)
-            claim_once()
+            for check in self.launch_checks:
+                await check(session, client, launch)
+            claim_once()  # after the checks: a refused session does not use up --once
             return launch
 
         async def spawn(launch: Launch, size: tuple[int, int] | None) -> Slave:

@@ -126,6 +126,14 @@ class SessionObserver:
     def on_resize(self, columns: int, rows: int) -> None:
         pass
 
+    def output_backlog(self) -> Awaitable[None] | None:
+        """An awaitable while the observer is behind with output (the pump waits), else None.
+
+        Lets a slow consumer (the audit writer) apply backpressure like a slow client does:
+        the PTY is not read meanwhile, so the command blocks instead of output being dropped.
+        """
+        return None
+
     def on_end(self, session: Session, end: SessionEnd) -> None:
         pass
 
@@ -155,8 +163,30 @@ class Observers(SessionObserver):
     def on_resize(self, columns: int, rows: int) -> None:
         self._each("on_resize", columns, rows)
 
+    def output_backlog(self) -> Awaitable[None] | None:
+        waits: list[Awaitable[None]] = []
+        for observer in self.observers:
+            try:
+                wait = observer.output_backlog()
+            except Exception:
+                log.exception("session observer %s.output_backlog failed",
+                              type(observer).__name__)
+                continue
+            if wait is not None:
+                waits.append(wait)
+        if not waits:
+            return None
+        if len(waits) == 1:
+            return waits[0]
+        return _wait_all(waits)
+
     def on_end(self, session: Session, end: SessionEnd) -> None:
         self._each("on_end", session, end)
+
+
+async def _wait_all(waits: list[Awaitable[None]]) -> None:
+    for wait in waits:
+        await wait
 
 
 def describe_exit(status: int | None) -> str:
@@ -198,6 +228,8 @@ class Session:
         self.end: SessionEnd | None = None
         self.bytes_in = 0
         self.bytes_out = 0
+        # The PTY's size once started (columns, rows); None for the backend's default.
+        self.size: tuple[int, int] | None = None
         self._decoder = protocol.ClientFrameDecoder()
         self._pending: list[bytes] = []
         self._state = "init"
@@ -283,8 +315,9 @@ class Session:
             return
         if self._state == "ended":
             return
+        self.size = self._initial_size()
         try:
-            slave = await self._spawn(self.launch, self._initial_size())
+            slave = await self._spawn(self.launch, self.size)
         except SpawnError as exc:
             await self._finish("start-failed", f"failed to start command: {exc}",
                                CloseCode.INTERNAL_ERROR)
@@ -366,6 +399,7 @@ class Session:
             return
         columns, rows = self._effective_size(event)
         self.slave.resize(columns, rows)
+        self.size = (columns, rows)
         self.observer.on_resize(columns, rows)
 
     async def _pump_output(self) -> None:
@@ -382,6 +416,9 @@ class Session:
             self.observer.on_output(data)
             self.master.send(protocol.encode_output(data))
             await self.master.drain()
+            backlog = self.observer.output_backlog()
+            if backlog is not None:
+                await backlog
         else:
             return
         if self._state == "running":

@@ -1,0 +1,258 @@
+"""`gotty-py-audit`: list the recorded sessions, show, dump or replay one, verify them.
+
+Rules of this module: it only reads (the event log and recordings, through `reader`). The
+event log is found as gotty-py would write it: `--event-log`, else the server's own options
+(config file, `GOTTY_AUDIT_EVENT_LOG`, `GOTTY_AUDIT_DIR`). Replaying writes the recorded
+bytes, escape sequences included, to the terminal, as `asciinema cat` does: replay only
+recordings you trust as much as the sessions they come from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..config import ConfigError, expand_home, load_options
+from .reader import Cast, CastError, SessionRecord, file_digest, read_cast, read_event_log, sessions
+
+EVENT_LOG_NAME = "sessions.jsonl"
+
+app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Look at gotty-py's audit trail: the event log and the session recordings.",
+)
+
+_state: dict[str, Any] = {}
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.callback()
+def _options(
+    event_log: str | None = typer.Option(
+        None, "--event-log", "-l", metavar="FILE",
+        help="The event log (default: from gotty-py's config and GOTTY_* environment)."),
+    config: str | None = typer.Option(
+        None, "--config", metavar="FILE", help="gotty-py config file to read the paths from."),
+) -> None:
+    _state["event_log"] = event_log
+    _state["config"] = config
+
+
+def event_log_path() -> Path:
+    explicit = _state.get("event_log")
+    if explicit:
+        return Path(explicit)
+    flags = {"config": _state["config"]} if _state.get("config") else {}
+    try:
+        options = load_options(flags, os.environ).options
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if options.audit_event_log:
+        return Path(expand_home(options.audit_event_log))
+    if options.audit_dir:
+        return Path(expand_home(options.audit_dir)) / EVENT_LOG_NAME
+    raise _fail("no event log: give --event-log FILE (or set audit_dir / audit_event_log)")
+
+
+def _records() -> list[SessionRecord]:
+    path = event_log_path()
+    try:
+        return list(sessions(read_event_log(path)))
+    except FileNotFoundError:
+        raise _fail(f"{path}: no such file") from None
+    except (OSError, CastError) as exc:
+        raise _fail(f"cannot read {path}: {exc}") from None
+
+
+def find_session(session_id: str) -> SessionRecord:
+    """The session with this id, or the only one whose id starts with it."""
+    records = _records()
+    exact = [r for r in records if r.session == session_id]
+    matches = exact or [r for r in records if r.session.startswith(session_id)]
+    if not matches:
+        raise _fail(f"no session {session_id!r} in the event log")
+    if len(matches) > 1:
+        raise _fail(f"{session_id!r} matches {len(matches)} sessions; give more of the id")
+    return matches[0]
+
+
+def _load_cast(target: str) -> Cast:
+    """A recording by file name or by session id."""
+    path = Path(target)
+    if not path.is_file():
+        recording = find_session(target).get("recording")
+        if not recording:
+            raise _fail(f"session {target} has no recording")
+        path = Path(recording)
+    try:
+        cast = read_cast(path)
+    except FileNotFoundError:
+        raise _fail(f"{path}: no such file") from None
+    except (OSError, CastError) as exc:
+        raise _fail(str(exc)) from None
+    if cast.truncated:
+        typer.echo(f"Warning: {path} ends with an incomplete line (the server stopped while "
+                   "writing); showing what precedes it", err=True)
+    return cast
+
+
+def _short_time(text: Any) -> str:
+    if not isinstance(text, str):
+        return "-"
+    return text.replace("T", " ")[:19]
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command("list")
+def list_sessions() -> None:
+    """A table of the sessions in the event log, oldest first."""
+    rows = [("START (UTC)", "DURATION", "USER", "REMOTE", "COMMAND", "ENDED", "SESSION",
+             "RECORDING")]
+    for record in _records():
+        argv = record.get("argv")
+        if record.end is not None:
+            ended = str(record.end.get("outcome") or record.end.get("cause"))
+            if record.end.get("exit_status") is not None and ended == "exited":
+                ended += f" {record.end['exit_status']}"
+        else:
+            ended = "no end line"
+        rows.append((
+            _short_time(record.get("start")),
+            _duration(record.end.get("duration")) if record.end else "-",
+            str(record.get("user") or "-"),
+            str(record.get("remote_addr") or "-"),
+            _cut(shlex.join(argv) if isinstance(argv, list) else "-", 40),
+            ended,
+            record.session,
+            str(record.get("recording") or "-"),
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
+                   + "  " + row[-1])
+
+
+@app.command()
+def show(session_id: str = typer.Argument(..., help="A session id (or its unique prefix).")
+         ) -> None:
+    """The event-log lines of one session."""
+    record = find_session(session_id)
+    for line in (record.start, record.end):
+        if line is not None:
+            typer.echo(json.dumps(line, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def dump(target: str = typer.Argument(..., metavar="SESSION_ID|FILE"),
+         events: str = typer.Option("o", "--events", help="Event codes to print: o, i or oi.")
+         ) -> None:
+    """Print a recording's output at once (like `asciinema cat`)."""
+    cast = _load_cast(target)
+    out = sys.stdout.buffer
+    for _, code, data in cast.events:
+        if code in events:
+            out.write(data.encode("utf-8"))
+    out.flush()
+
+
+@app.command()
+def replay(target: str = typer.Argument(..., metavar="SESSION_ID|FILE"),
+           speed: float = typer.Option(1.0, "--speed", "-s", help="Playback speed factor."),
+           max_wait: float = typer.Option(2.0, "--max-wait", "-w",
+                                          help="Longest pause between two events, seconds "
+                                               "(0: no limit).")) -> None:
+    """Play a recording's output to the terminal with its timing."""
+    if speed <= 0:
+        raise _fail("--speed must be positive")
+    cast = _load_cast(target)
+    out = sys.stdout.buffer
+    previous = 0.0
+    try:
+        for t, code, data in cast.events:
+            if code != "o":
+                continue
+            pause = max(0.0, t - previous) / speed
+            if max_wait > 0:
+                pause = min(pause, max_wait)
+            time.sleep(pause)
+            previous = t
+            out.write(data.encode("utf-8"))
+            out.flush()
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _verify_one(record: SessionRecord) -> tuple[str, str]:
+    """(status, explanation); status OK, MODIFIED, MISSING, NO-END or NO-RECORDING."""
+    end = record.end
+    if end is None:
+        return "NO-END", "no end line (still running, or the server stopped abruptly)"
+    path = end.get("recording")
+    if not path:
+        return "NO-RECORDING", str(end.get("recording_error") or "recording off")
+    try:
+        size, digest = file_digest(path)
+    except FileNotFoundError:
+        return "MISSING", f"{path}: file is gone"
+    except OSError as exc:
+        return "MISSING", f"{path}: {exc.strerror or exc}"
+    want_size, want_digest = end.get("recording_size"), end.get("recording_sha256")
+    if size != want_size or digest != want_digest:
+        return "MODIFIED", (f"{path}: size {size} (logged {want_size}), sha256 {digest[:16]}… "
+                            f"(logged {str(want_digest)[:16]}…)")
+    return "OK", str(path)
+
+
+@app.command()
+def verify(session_id: str | None = typer.Argument(
+        None, help="Check only this session (default: every session).")) -> None:
+    """Recompute each recording's size and SHA-256 against its end line.
+
+    Exits 1 if any recording was modified or is missing.
+    """
+    records = [find_session(session_id)] if session_id else _records()
+    bad = 0
+    for record in records:
+        status, explanation = _verify_one(record)
+        if status in ("MODIFIED", "MISSING"):
+            bad += 1
+        typer.echo(f"{status:<12} {record.session}  {explanation}")
+    if bad:
+        typer.echo(f"{bad} recording(s) modified or missing", err=True)
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    typer.main.get_command(app).main(prog_name="gotty-py-audit", standalone_mode=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Recording file names: a template over session variables, each value a safe path component.
+
+Rules of this module: no value, however hostile, can place a file outside the audit
+directory or onto another session's file. Values are percent-encoded into one path
+component each (so `/`, NUL and `..` cannot survive; distinct values stay distinct up to a
+hash-suffixed length cap); only the operator's template makes directories; files are
+created with O_EXCL and O_NOFOLLOW relative to directory descriptors, so neither a `..` nor
+a symlink planted inside the directory can redirect them. `create_recording_file` does
+blocking I/O: call it off the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import string
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+DEFAULT_TEMPLATE = "{date}/{user}/{time}-{session}.cast"
+SIMPLE_FIELDS = ("date", "time", "session", "user", "remote_addr", "command", "hostname")
+_ARG_FIELD = re.compile(r"arg([0-9]{1,3})")
+_CLAIM_FIELD = re.compile(r"claim\.([A-Za-z0-9_.-]{1,64})")
+FIELD_HELP = ("{date} {time} {session} {user} {remote_addr} {command} {hostname} "
+              "{arg0} {arg1} ... {claim.NAME}")
+
+MAX_VALUE_CHARS = 64  # one substituted value, after encoding
+MAX_COMPONENT_BYTES = 200  # one rendered path component; NAME_MAX is 255, keep room for suffixes
+ANONYMOUS = "anonymous"  # {user} when the session has no user
+MISSING = "_"  # an {argN} or {claim.NAME} the session does not have; an empty value
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class TemplateError(ValueError):
+    """The file-name template cannot be used; the message says why."""
+
+
+def _hash_suffix(raw: bytes) -> str:
+    return "~" + hashlib.sha256(raw).hexdigest()[:12]
+
+
+def _cut(text: str, limit: int, raw: bytes) -> str:
+    """Cut `text` to `limit` UTF-8 bytes, keeping it distinct by a hash of the original."""
+    head = text.encode("utf-8", "surrogatepass")[: limit - 13].decode("utf-8", "ignore")
+    # Never leave half of a %XX escape at the cut.
+    percent = head.rfind("%", max(0, len(head) - 2))
+    if percent != -1:
+        head = head[:percent]
+    return head + _hash_suffix(raw)
+
+
+def safe_component(value: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """One value as one harmless file-name component.
+
+    Percent-encodes everything but ASCII letters, digits and `_.-~@+=,` (so `/`, `\\`, NUL,
+    control characters, spaces and non-ASCII are `%XX`), encodes a leading dot (no `.`,
+    `..` or hidden files), and caps the length with a hash of the whole value. Lone
+    surrogates (which JSON can carry) are encoded too, never an error.
+    """
+    try:  # undecodable bytes of an ?arg= value (surrogate escapes) as the bytes they were
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # other lone surrogates, from JSON
+        raw = value.encode("utf-8", "surrogatepass")
+    text = quote(raw, safe="@+=,")
+    if text.startswith("."):
+        text = "%2E" + text[1:]
+    if not text:
+        return MISSING
+    if len(text) > limit:
+        text = _cut(text, limit, raw)
+    return text
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=str)
+
+
+@dataclass(frozen=True)
+class NameVariables:
+    """What a file name may be made of; all known once the session is authorized."""
+
+    started_at: float  # Unix time of the connection
+    session: str
+    user: str | None
+    remote_addr: str
+    argv: Sequence[str]  # the whole command line, the command first
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    hostname: str = ""
+
+    def raw(self, name: str) -> str | None:
+        """The unencoded value of one field; None when the session has no such value."""
+        moment = time.gmtime(self.started_at)
+        if name == "date":
+            return time.strftime("%Y-%m-%d", moment)
+        if name == "time":
+            return time.strftime("%H%M%S", moment)
+        if name == "session":
+            return self.session
+        if name == "user":
+            return self.user if self.user else ANONYMOUS
+        if name == "remote_addr":
+            return self.remote_addr
+        if name == "hostname":
+            return self.hostname
+        if name == "command":
+            return os.path.basename(self.argv[0]) if self.argv else None
+        arg = _ARG_FIELD.fullmatch(name)
+        if arg is not None:
+            index = int(arg.group(1)) + 1  # {arg0} is the first argument after the command
+            return self.argv[index] if index < len(self.argv) else None
+        claim = _CLAIM_FIELD.fullmatch(name)
+        if claim is not None and claim.group(1) in self.claims:
+            return _text(self.claims[claim.group(1)])
+        return None
+
+
+def _known_field(name: str) -> bool:
+    return (name in SIMPLE_FIELDS or _ARG_FIELD.fullmatch(name) is not None
+            or _CLAIM_FIELD.fullmatch(name) is not None)
+
+
+Piece = tuple[str, str | None]  # literal text, then a field name or None
+
+
+class NameTemplate:
+    """A parsed template such as `{date}/{user}/{time}-{session}.cast`.
+
+    Each `/` of the template is a directory level; braces hold field names (`{{` and `}}`
+    are literal braces). Checked once at start-up, so that a typo is an error then, not a
+    refused session later.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.text = template
+        if not template:
+            raise TemplateError("the template is empty")
+        if "\0" in template:
+            raise TemplateError("the template contains a NUL character")
+        if template.startswith("/"):
+            raise TemplateError("the template must be relative to the audit directory")
+        self.segments: list[list[Piece]] = []
+        formatter = string.Formatter()
+        for segment in template.split("/"):
+            if not segment:
+                raise TemplateError(f"empty path segment in {template!r}")
+            try:
+                parsed = list(formatter.parse(segment))
+            except ValueError as exc:
+                raise TemplateError(f"{exc} in {template!r}") from None
+            pieces: list[Piece] = []
+            for literal, name, spec, conversion in parsed:
+                if name is not None:
+                    if spec or conversion:
+                        raise TemplateError(f"field {{{name}}} may not have a format or "
+                                            "conversion")
+                    if not _known_field(name):
+                        raise TemplateError(f"unknown field {{{name}}} (known: {FIELD_HELP})")
+                pieces.append((literal, name))
+            if all(name is None for _, name in pieces) and segment in (".", ".."):
+                raise TemplateError(f"path segment {segment!r} is not allowed")
+            self.segments.append(pieces)
+
+    def render(self, variables: NameVariables) -> list[str]:
+        """The path components (directories, then the file name), each a safe name."""
+        components: list[str] = []
+        for pieces in self.segments:
+            text = ""
+            for literal, name in pieces:
+                text += literal
+                if name is not None:
+                    value = variables.raw(name)
+                    text += MISSING if value is None else safe_component(value)
+            raw = text.encode("utf-8", "surrogatepass")
+            if len(raw) > MAX_COMPONENT_BYTES:
+                text = _cut(text, MAX_COMPONENT_BYTES, raw)
+            if text in (".", "..") or "/" in text or "\0" in text:  # literal text only
+                text = safe_component(text)
+            components.append(text)
+        return components
+
+
+def _candidates(name: str, unique: str) -> list[str]:
+    """The file name, then variants with the session id and a counter, for collisions."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    else:
+        ext = "." + ext
+    unique = safe_component(unique)
+    names = [name]
+    if unique not in stem:
+        names.append(f"{stem}-{unique}{ext}")
+    names.extend(f"{stem}-{unique}-{n}{ext}" for n in range(2, 100))
+    return names
+
+
+def create_recording_file(directory: str, components: Sequence[str], unique: str
+                          ) -> tuple[int, str]:
+    """Create the file (mode 0600, directories 0700) and return (fd open for append, path).
+
+    Walks the components with directory file descriptors and O_NOFOLLOW, so the file lands
+    inside `directory` whatever the components say or the directory holds; never opens an
+    existing file (O_EXCL), trying the variants of `_candidates` instead. Blocking.
+    """
+    if not components:
+        raise ValueError("no file name")
+    for component in components:
+        if component in ("", ".", "..") or "/" in component or "\0" in component:
+            raise ValueError(f"unsafe path component {component!r}")
+    os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+    base = os.path.realpath(directory)
+    dir_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in components[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, DIR_MODE, dir_fd=dir_fd)
+            next_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = next_fd
+        flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW
+                 | os.O_CLOEXEC)
+        for candidate in _candidates(components[-1], unique):
+            try:
+                fd = os.open(candidate, flags, FILE_MODE, dir_fd=dir_fd)
+            except FileExistsError:
+                continue
+            os.fsync(dir_fd)  # the new directory entry survives a crash of the host too
+            path = os.path.join(base, *components[:-1], candidate)
+            if os.path.commonpath([base, path]) != base:  # cannot happen; belt and braces
+                os.close(fd)
+                raise ValueError(f"{path} is outside {base}")
+            return fd, path
+        raise FileExistsError(f"every variant of {components[-1]!r} exists")
+    finally:
+        os.close(dir_fd)

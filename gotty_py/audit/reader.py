@@ -1,0 +1,123 @@
+"""Reading recordings and event logs back, tolerating what a crash can leave behind.
+
+Rules of this module: pure reading, no writing. A file whose last line has no newline (the
+server was killed while writing it) is read up to its last complete line and flagged
+`truncated`; any complete line that is not valid is an error, since a crash cannot cause it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class CastError(ValueError):
+    """The file is not a readable asciicast v2 recording; the message says where."""
+
+
+@dataclass
+class Cast:
+    header: dict[str, Any]
+    events: list[tuple[float, str, str]] = field(default_factory=list)
+    truncated: bool = False  # the last line was incomplete and was left out
+
+    def text(self, code: str = "o") -> str:
+        """All the data of one kind of event: the output as a terminal received it."""
+        return "".join(data for _, kind, data in self.events if kind == code)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        value = self.header.get("x-gotty-py", {})
+        return value if isinstance(value, dict) else {}
+
+
+def _complete_lines(data: bytes) -> tuple[list[bytes], bool]:
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    return lines, tail != b""
+
+
+def read_cast(path: str | Path) -> Cast:
+    """Parse an asciicast v2 file: the header, then `[time, code, data]` events."""
+    lines, truncated = _complete_lines(Path(path).read_bytes())
+    if not lines:
+        raise CastError(f"{path}: no complete header line")
+    try:
+        header = json.loads(lines[0])
+    except ValueError as exc:
+        raise CastError(f"{path}:1: header is not JSON: {exc}") from None
+    if not isinstance(header, dict) or header.get("version") != 2:
+        raise CastError(f"{path}:1: not an asciicast v2 header")
+    cast = Cast(header=header, truncated=truncated)
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError as exc:
+            raise CastError(f"{path}:{number}: not JSON: {exc}") from None
+        if (not isinstance(event, list) or len(event) != 3
+                or not isinstance(event[0], int | float) or not isinstance(event[1], str)
+                or not isinstance(event[2], str)):
+            raise CastError(f"{path}:{number}: not a [time, code, data] event")
+        cast.events.append((float(event[0]), event[1], event[2]))
+    return cast
+
+
+def read_event_log(path: str | Path) -> list[dict[str, Any]]:
+    """Every complete line of the event log (a cut-short last line is skipped)."""
+    lines, _ = _complete_lines(Path(path).read_bytes())
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise CastError(f"{path}:{number}: not JSON: {exc}") from None
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def file_digest(path: str | Path) -> tuple[int, str]:
+    """(size, SHA-256 hex) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+@dataclass
+class SessionRecord:
+    """What the event log says of one session: its start line and its end line."""
+
+    session: str
+    start: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+
+    def get(self, key: str) -> Any:
+        for record in (self.end, self.start):
+            if record is not None and key in record:
+                return record[key]
+        return None
+
+
+def sessions(records: list[dict[str, Any]]) -> Iterator[SessionRecord]:
+    """Pair the start and end lines by session id, in the order sessions first appear."""
+    by_id: dict[str, SessionRecord] = {}
+    for record in records:
+        session_id = str(record.get("session", ""))
+        entry = by_id.setdefault(session_id, SessionRecord(session_id))
+        if record.get("event") == "start":
+            entry.start = record
+        elif record.get("event") == "end":
+            entry.end = record
+    yield from by_id.values()

@@ -1,0 +1,320 @@
+"""Audit glue: each session's hooks become a recording and two event-log lines.
+
+Rules of this module: the only place that knows both the session (webtty) and the audit
+package, which stays free of them. One `AuditService` per server owns the writer thread,
+the file-name template and the event log; it registers a launch check that opens the
+recording before the process exists (so a required recording fails closed, and nothing
+runs unrecorded), and one `AuditObserver` per session.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from .. import __version__
+from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
+from ..audit.events import EventLog, utc_iso
+from ..audit.naming import NameTemplate, NameVariables, TemplateError
+from ..audit.writer import BackgroundWriter
+from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS
+from ..config import expand_home
+from ..options import Options
+from ..webtty.protocol import CloseCode
+from ..webtty.session import Launch, Refused, Session, SessionEnd, SessionObserver
+from .sessions import CHILD_TERM, ClientInfo, SessionFactory
+
+log = logging.getLogger("gotty_py.audit")
+
+EVENT_LOG_NAME = "sessions.jsonl"
+METADATA_KEY = "x-gotty-py"
+
+
+class AuditConfigError(ValueError):
+    """The audit options cannot work; the message names the option."""
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS error as the client may see it: the cause, never a server path."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__ if isinstance(exc, OSError) else str(exc)
+
+
+def outcome(end: SessionEnd) -> str:
+    """One word for how a session ended, for listing and searching the event log."""
+    if end.cause == "client-closed":
+        return "network-lost" if end.detail == "connection lost" else "client-closed"
+    if end.cause == "process-exited":
+        return "exited"
+    if end.cause in ("shutdown", "refused", "audit-failed"):
+        return end.cause
+    return "error"
+
+
+class AuditService:
+    """Everything audit for one server: recordings, event log, the writer thread."""
+
+    def __init__(self, options: Options, command: list[str], hostname: str) -> None:
+        self.options = options
+        self.command = list(command)
+        self.hostname = hostname
+        self.directory = expand_home(options.audit_dir) if options.audit_dir else None
+        try:
+            self.template = NameTemplate(options.audit_file_name)
+        except TemplateError as exc:
+            raise AuditConfigError(f"invalid audit_file_name (--audit-file-name) "
+                                   f"{options.audit_file_name!r}: {exc}") from None
+        event_log_path = (expand_home(options.audit_event_log) if options.audit_event_log
+                          else os.path.join(self.directory, EVENT_LOG_NAME) if self.directory
+                          else "")
+        self.required = options.audit_required
+        self.record_input = options.audit_input
+        self.writer = BackgroundWriter()
+        self.event_log = EventLog(event_log_path, self.writer) if event_log_path else None
+        self._observers: dict[str, AuditObserver] = {}
+
+    @staticmethod
+    def wanted(options: Options) -> bool:
+        return bool(options.audit_dir or options.audit_event_log)
+
+    def install(self, factory: SessionFactory) -> None:
+        factory.observer_factories.append(self.observe)
+        factory.launch_checks.append(self.check_launch)
+
+    def start(self) -> None:
+        """Start the writer thread and say where the audit trail goes (at server start)."""
+        self.writer.start()
+        if self.event_log is not None:
+            self.writer.submit(self.event_log.open)
+        if self.directory is not None:
+            try:
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            except OSError as exc:
+                # Not fatal: the directory may appear later; each session checks for itself.
+                log.error("Audit directory %s is not usable (%s): sessions will be %s",
+                          self.directory, exc.strerror or exc,
+                          "refused" if self.required else "unrecorded")
+            log.info("Recording sessions to %s as %s (input %s, recording %s)",
+                     self.directory, self.template.text,
+                     "recorded" if self.record_input else "not recorded",
+                     "required" if self.required else "optional")
+        if self.event_log is not None:
+            log.info("Audit event log: %s", self.event_log.path)
+
+    async def aclose(self) -> None:
+        """Write everything queued, close the event log and stop the thread (at shutdown)."""
+        if self.event_log is not None:
+            self.writer.submit(self.event_log.close)
+        await self.writer.aclose()
+
+    def observe(self, session: Session, client: ClientInfo) -> SessionObserver:
+        observer = AuditObserver(self, session, client)
+        self._observers[session.id] = observer
+        return observer
+
+    async def check_launch(self, session: Session, client: ClientInfo, launch: Launch) -> None:
+        observer = self._observers.get(session.id)
+        if observer is not None:
+            await observer.prepare(launch)
+
+    def forget(self, session: Session) -> None:
+        self._observers.pop(session.id, None)
+
+
+class AuditObserver(SessionObserver):
+    """One session's recording and event-log lines."""
+
+    def __init__(self, service: AuditService, session: Session, client: ClientInfo) -> None:
+        self.service = service
+        self.session = session
+        self.client = client
+        self.connected_at = time.time()
+        self._connected_mono = time.monotonic()
+        self.launch: Launch | None = None
+        self.recorder: SessionRecorder | None = None
+        self.recording_error: str | None = None
+        self._size_recorded: tuple[int, int] | None = None
+
+    # --- what the session is ---------------------------------------------------------------
+
+    @property
+    def argv(self) -> list[str]:
+        launch = self.session.launch or self.launch
+        return self.service.command + (list(launch.extra_args) if launch else [])
+
+    def _who(self) -> dict[str, Any]:
+        launch = self.session.launch or self.launch
+        slave = self.session.slave
+        return {
+            "session": self.session.id,
+            "user": launch.user if launch else None,
+            "remote_addr": self.client.remote_addr,
+            "user_agent": self.client.headers.get("User-Agent"),
+            "argv": self.argv,
+            "claims": dict(launch.claims) if launch else {},
+            "pid": slave.pid if slave is not None else None,
+            "host": self.service.hostname,
+        }
+
+    def _size(self) -> tuple[int, int]:
+        options = self.service.options
+        size = self.session.size
+        if size is None or 0 in size:
+            return (options.width or DEFAULT_COLUMNS, options.height or DEFAULT_ROWS)
+        return size
+
+    def _title(self) -> str:
+        slave = self.session.slave
+        launch = self.session.launch
+        if slave is None:
+            return ""
+        variables = dict(slave.title_variables())
+        if launch is not None and launch.claims:
+            variables["claims"] = launch.claims
+        if launch is not None and launch.user is not None:
+            variables["user"] = launch.user
+        try:
+            return self.session.settings.render_title(variables)
+        except Exception:
+            return ""
+
+    def _header(self) -> dict[str, Any]:
+        columns, rows = self._size()
+        launch = self.session.launch or self.launch
+        metadata = {
+            **self._who(),
+            "started_at": utc_iso(self.connected_at),
+            "permit_write": launch.permit_write if launch else False,
+            "input_recorded": self.service.record_input,
+            "server": f"gotty-py {__version__}",
+        }
+        return build_header(width=columns, height=rows, timestamp=time.time(),
+                            command=shlex.join(self.argv), title=self._title(),
+                            env={"TERM": CHILD_TERM}, metadata=metadata,
+                            metadata_key=METADATA_KEY)
+
+    # --- before the process is started -------------------------------------------------------
+
+    async def prepare(self, launch: Launch) -> None:
+        """Open the recording; with recording required, refuse the session if it cannot be."""
+        self.launch = launch
+        service = self.service
+        if service.directory is not None:
+            variables = NameVariables(
+                started_at=self.connected_at, session=self.session.id, user=launch.user,
+                remote_addr=self.client.remote_addr, argv=self.argv, claims=launch.claims,
+                hostname=service.hostname)
+            try:
+                components = service.template.render(variables)
+                self.recorder = await SessionRecorder.create(
+                    service.writer, service.directory, components, self.session.id,
+                    on_error=self._recording_failed)
+            except (OSError, ValueError) as exc:
+                self.recording_error = f"recording unavailable: {_reason(exc)}"
+                log.error("Audit: cannot open a recording in %s for session %s from %s: %s%s",
+                          service.directory, self.session.id, self.client.remote_addr, exc,
+                          "; session refused" if service.required else
+                          "; SESSION RUNS UNRECORDED")
+                if service.required:
+                    raise Refused(self.recording_error) from None
+        event_log = service.event_log
+        if service.required and event_log is not None and not event_log.healthy:
+            self.recording_error = "audit event log unavailable"
+            log.error("Audit: event log %s unusable (%s); session %s refused", event_log.path,
+                      event_log.last_error, self.session.id)
+            raise Refused(self.recording_error)
+
+    def _recording_failed(self, message: str) -> None:
+        recorder = self.recorder
+        log.error("Audit: recording %s of session %s failed: %s%s",
+                  recorder.path if recorder else "?", self.session.id, message,
+                  "; ending the session" if self.service.required else
+                  "; THE SESSION CONTINUES UNRECORDED")
+        self.recording_error = f"recording failed: {message}"
+        if self.service.required and self.session.state in ("starting", "running"):
+            self.session.abort("audit-failed", self.recording_error, CloseCode.INTERNAL_ERROR)
+
+    # --- session hooks ---------------------------------------------------------------------
+
+    def on_start(self, session: Session) -> None:
+        recorder = self.recorder
+        columns, rows = self._size()
+        if recorder is not None:
+            recorder.start(self._header())
+            self._size_recorded = (columns, rows)
+            user = self.launch.user if self.launch else None
+            recorder.marker(f"connect {self.client.remote_addr}" + (f" as {user}" if user
+                                                                    else ""))
+        if self.service.event_log is not None:
+            launch = session.launch
+            self.service.event_log.submit({
+                "event": "start",
+                "time": utc_iso(time.time()),
+                **self._who(),
+                "start": utc_iso(self.connected_at),
+                "size": f"{columns}x{rows}",
+                "permit_write": launch.permit_write if launch else False,
+                "recording": recorder.path if recorder else None,
+                "recording_error": self.recording_error,
+                "input_recorded": self.service.record_input and recorder is not None,
+            })
+
+    def on_output(self, data: bytes) -> None:
+        if self.recorder is not None:
+            self.recorder.output(data)
+
+    def output_backlog(self) -> Awaitable[None] | None:
+        return self.recorder.backlog() if self.recorder is not None else None
+
+    def on_input(self, data: bytes) -> None:
+        if self.recorder is not None and self.service.record_input:
+            self.recorder.input(data)
+
+    def on_resize(self, columns: int, rows: int) -> None:
+        if self.recorder is not None and (columns, rows) != self._size_recorded:
+            self._size_recorded = (columns, rows)
+            self.recorder.resize(columns, rows)
+
+    def on_end(self, session: Session, end: SessionEnd) -> None:
+        self.service.forget(session)
+        now = time.time()
+        record: dict[str, Any] = {
+            "event": "end",
+            "time": utc_iso(now),
+            **self._who(),
+            "start": utc_iso(self.connected_at),
+            "end": utc_iso(now),
+            "duration": round(time.monotonic() - self._connected_mono, 3),
+            "outcome": outcome(end),
+            "cause": end.cause,
+            "detail": end.detail,
+            "exit_status": end.exit_status,
+            "close_code": end.close_code,
+            "bytes_in": session.bytes_in,
+            "bytes_out": session.bytes_out,
+            "input_recorded": self.service.record_input and self.recorder is not None,
+        }
+        event_log = self.service.event_log
+        recorder = self.recorder
+        if recorder is None:
+            if event_log is not None:
+                event_log.submit({**record, "recording": None,
+                                  "recording_error": self.recording_error}, sync=True)
+            return
+        if not recorder.started:  # refused or failed after the file was opened
+            recorder.start(self._header())
+        known_error = self.recording_error
+
+        def write_end_line(summary: RecordingSummary) -> None:  # in the writer thread
+            if event_log is not None:
+                fields = summary.fields()
+                fields["recording_error"] = known_error or (
+                    f"recording failed: {summary.error}" if summary.error else None)
+                event_log.append({**record, **fields}, sync=True)
+
+        recorder.close(f"disconnect: {end.cause}: {end.detail}", then=write_end_line)
