@@ -313,3 +313,17 @@ class TestProcess:
         good.input("one\r")
         good.read_until(b"got-one")
         assert os.path.exists(f"/proc/{server.pid}")
+
+
+class TestHostileArguments:
+    @pytest.mark.parametrize("query", ["?arg=%00", "?arg=a%00b&arg=x"])
+    def test_nul_in_an_argument_is_refused_before_forking(self, gotty: Gotty, query: str) -> None:
+        """A NUL byte used to leave ptyprocess's forked child running a copy of the server."""
+        server = gotty("--permit-arguments", "echo")
+        client = session(server, query)
+        client.frames_until_close()
+        assert client.closed is not None and client.closed.code == 1011
+        assert "NUL byte" in client.closed.reason
+        assert b"Traceback" not in client.output
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert children == [], "a forked child survived"

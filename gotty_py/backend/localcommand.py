@@ -35,6 +35,29 @@ class SpawnFailed(Exception):
     """The command could not be started (not found, not executable, exec error)."""
 
 
+def _check_exec_arguments(argv: Sequence[str], env: Mapping[str, str]) -> None:
+    """Refuse what exec cannot take, before forking.
+
+    ptyprocess's forked child survives anything but an OSError from exec: a NUL byte or an
+    unencodable character would leave a copy of the server running on the PTY. Client
+    values (`?arg=`, token claims, headers) can carry both.
+    """
+    for index, word in enumerate(argv):
+        if "\0" in word:
+            raise SpawnFailed(f"argument {index} contains a NUL byte")
+        try:
+            os.fsencode(word)
+        except UnicodeEncodeError:
+            raise SpawnFailed(f"argument {index} is not valid text") from None
+    for key, value in env.items():
+        if "\0" in key or "\0" in value or "=" in key or not key:
+            raise SpawnFailed(f"environment variable {key!r} cannot be passed")
+        try:
+            os.fsencode(key), os.fsencode(value)
+        except UnicodeEncodeError:
+            raise SpawnFailed(f"environment variable {key!r} is not valid text") from None
+
+
 class LocalCommand:
     """One child process on its own PTY; implements the session's `Slave` interface."""
 
@@ -85,6 +108,7 @@ class LocalCommand:
         `marker` is a `NAME=value` pair present in `env`: it marks every process the
         command starts, so that all of them can be found and ended with the session.
         """
+        _check_exec_arguments(argv, env)
         try:
             process = PtyProcess.spawn(list(argv), env=dict(env), dimensions=(rows, columns))
         except FileNotFoundError as exc:

@@ -419,6 +419,9 @@ class Session:
             backlog = self.observer.output_backlog()
             if backlog is not None:
                 await backlog
+            # A read that finds data does not suspend: yield once per chunk so that one
+            # session printing flat out cannot starve the others' keystrokes.
+            await asyncio.sleep(0)
         else:
             return
         if self._state == "running":
