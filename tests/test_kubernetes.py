@@ -8,6 +8,7 @@ examples/kubernetes/ leaves nothing behind however the session ends.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -71,10 +72,13 @@ def test_without_cleanup_the_shell_stays_in_the_pod(gotty: Gotty, cluster) -> No
 
 
 @pytest.mark.parametrize("ending", ["tab closed", "network dropped", "server shutdown"])
-def test_the_recipe_leaves_nothing_in_the_pod(gotty: Gotty, cluster, ending: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_recipe_leaves_nothing_in_the_pod(gotty: Gotty, cluster, ending: str,  # type: ignore[no-untyped-def]
+                                              tmp_path: Path) -> None:
     sim, env, state = cluster
+    events = tmp_path / "events.jsonl"
     server = gotty("-w", "--close-timeout", "1", "--cleanup-command", CLEANUP_COMMAND,
-                   EXEC, "team-a", "web-0", "app", "sh", env=env)
+                   "--audit-event-log", str(events), EXEC, "team-a", "web-0", "app", "sh",
+                   env=env)
     client, processes = open_shell(server)
     records = list(state.iterdir())
     assert len(records) == 1  # the preamble recorded the shell
@@ -89,5 +93,13 @@ def test_the_recipe_leaves_nothing_in_the_pod(gotty: Gotty, cluster, ending: str
     line = server.wait_for_line(r"Cleanup for session \w+: ", 30)
     assert "exit status 0" in line, line
     assert not records[0].exists()
+
+    def cleanup_line() -> dict[str, object] | None:
+        text = events.read_text() if events.exists() else ""
+        lines = [json.loads(ln) for ln in text.splitlines()]
+        return next((ln for ln in lines if ln.get("event") == "cleanup"), None)
+
+    line_in_log = wait_for(cleanup_line, 10, message="the cleanup outcome in the event log")
+    assert line_in_log["ok"] is True and line_in_log["argv"][-1] == records[0].name
     assert not [p for p in sim.processes() if p.alive and p.command[:1] == ["sh"]
                 and "gotty-session" in p.command]

@@ -167,6 +167,8 @@ class GottyServer:
             except AuditConfigError as exc:
                 raise StartupError(ExitCode.CONFIG, str(exc)) from None
             self.audit.install(self.sessions)
+            if self.cleanup is not None:
+                self.cleanup.reporters.append(self.audit.record_cleanup)
         self.connections: dict[TermSocketHandler, _Connection] = {}
         self.once_claimed = False
         self.ssl_context = self._ssl_context() if options.enable_tls else None

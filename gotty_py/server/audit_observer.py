@@ -21,6 +21,7 @@ from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
 from ..audit.events import EventLog, utc_iso
 from ..audit.naming import NameTemplate, NameVariables, TemplateError
 from ..audit.writer import BackgroundWriter
+from ..backend.hooks import HookResult
 from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS
 from ..config import expand_home
 from ..options import Options
@@ -124,6 +125,24 @@ class AuditService:
 
     def forget(self, session: Session) -> None:
         self._observers.pop(session.id, None)
+
+    def record_cleanup(self, session: Session, result: HookResult) -> None:
+        """One event-log line per cleanup hook run, after the session's end line."""
+        if self.event_log is None:
+            return
+        self.event_log.submit({
+            "event": "cleanup",
+            "time": utc_iso(time.time()),
+            "session": session.id,
+            "user": session.launch.user if session.launch else None,
+            "argv": result.argv,
+            "ok": result.ok,
+            "exit_status": result.exit_code,
+            "timed_out": result.timed_out,
+            "duration": round(result.duration, 3),
+            "outcome": result.describe(),
+            "output": result.output,
+        }, sync=True)
 
 
 class AuditObserver(SessionObserver):
