@@ -58,13 +58,26 @@ def _version_callback(value: bool) -> None:
 
 
 def _normalize_bool_flags(argv: Sequence[str]) -> list[str]:
-    """GoTTY accepts `--flag=false` for booleans; click wants `--no-flag`."""
+    """GoTTY accepts `--flag=false` for booleans; click wants `--no-flag`.
+
+    Only the flags before COMMAND are rewritten; the words that are values of other flags
+    (`--address 127.0.0.1`) are passed over, not mistaken for the command.
+    """
     bool_flags = {spec.flag for spec in OPTION_SPECS if spec.kind == "bool"}
+    value_flags = {name for spec in OPTION_SPECS if spec.kind != "bool"
+                   for name in spec.cli_names}
     out: list[str] = []
-    for index, word in enumerate(argv):
+    words = iter(enumerate(argv))
+    for index, word in words:
         if not word.startswith("-") or word == "--":
             out.extend(argv[index:])
             break
+        if word in value_flags:
+            out.append(word)
+            following = next(words, None)
+            if following is not None:
+                out.append(following[1])
+            continue
         name, sep, value = word.lstrip("-").partition("=")
         if sep and name in bool_flags and word.startswith("--"):
             lowered = value.lower()

@@ -233,3 +233,11 @@ class TestCommandLine:
         server = gotty("true", env={"GOTTY_TITLE_FORMAT": "from-env", "GOTTY_PATH": "/e/"})
         assert server.url.endswith("/e/")
         assert "<title>from-env</title>" in urllib.request.urlopen(server.url).read().decode()
+
+
+def test_bool_equals_form_after_flags_with_values() -> None:
+    """`--reconnect=false` after `--address 127.0.0.1` is still a flag, not the command."""
+    result = run_gotty("--address", "127.0.0.1", "--port", "0", "--permit-write=false",
+                       "--timeout", "1", "true")
+    assert result.returncode == 0, result.stderr
+    assert "Permitting clients to write" not in result.stderr
