@@ -24,3 +24,17 @@ cleanup_timeout = 30
 ws_ping_interval = 20
 ws_ping_timeout = 20
 init_timeout = 10
+
+// Launch tokens decide NAMESPACE POD CONTAINER SHELL (docs/jwt.md); the portal holds the
+// private key, the console only the public keys. Uncomment with your key file:
+// jwt_jwks_file = "/etc/gotty/console-jwks.json"
+// jwt_algorithms = "ES256"
+// jwt_audience = "console"
+// jwt_issuer = "portal"
+// jwt_max_lifetime = 120
+// title_format = "{{ .user }}: {{ .claims.args }}"
+
+// Record every session and its cleanup (docs/audit.md):
+// audit_dir = "/var/lib/gotty/recordings"
+// audit_file_name = "{date}/{user}/{arg0}-{arg1}-{time}-{session}.cast"
+// audit_required = true
