@@ -93,6 +93,9 @@
 // Longest launch-token lifetime (exp - iat) accepted, in seconds; 0 = no limit and iat optional.
 // jwt_max_lifetime = 300
 
+// Required `typ` header of launch tokens (explicit typing, RFC 8725), e.g. gotty-launch+jwt, so that another JWT of the portal cannot be used here; empty: not checked.
+// jwt_type = ""
+
 // Pass the WebSocket request's headers to the command as HTTP_* environment variables (credentials, cookies and Proxy excepted).
 // pass_headers = false
 

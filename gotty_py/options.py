@@ -134,6 +134,10 @@ class Options:
     jwt_max_lifetime: int = option(300, "Longest launch-token lifetime (exp - iat) accepted, "
                                    "in seconds; 0 = no limit and iat optional",
                                    flag="jwt-max-lifetime", origin="gotty-py")
+    jwt_type: str = option("", "Required `typ` header of launch tokens (explicit typing, RFC "
+                           "8725), e.g. gotty-launch+jwt, so that another JWT of the portal "
+                           "cannot be used here; empty: not checked", flag="jwt-type",
+                           origin="gotty-py")
     pass_headers: bool = option(False, "Pass the WebSocket request's headers to the command "
                                 "as HTTP_* environment variables (credentials, cookies and "
                                 "Proxy excepted)", flag="pass-headers", origin="sorenisanerd")

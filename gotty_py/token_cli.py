@@ -77,6 +77,8 @@ def main(
         "private key).")] = None,
     kid: Annotated[str | None, typer.Option(
         "--kid", help="Key id header, to pick the key from gotty-py's JWKS.")] = None,
+    typ: Annotated[str | None, typer.Option(
+        "--typ", help="Type header: gotty-py's --jwt-type, when it requires one.")] = None,
     sub: Annotated[str | None, typer.Option(
         "--sub", help="The user's identity (GOTTY_USER).")] = None,
     aud: Annotated[str | None, typer.Option(
@@ -106,7 +108,8 @@ def main(
             raise ValueError("--alg: give one algorithm")
         algorithm = names[0]
         token = mint_launch_token(key, algorithm=algorithm, args=args or [], sub=sub, aud=aud,
-                                  iss=iss, ttl=ttl, kid=kid, write=write, extra=extra)
+                                  iss=iss, ttl=ttl, kid=kid, typ=typ, write=write,
+                                  extra=extra)
     except (KeyConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(token if token_only or url is None else launch_url(url, token))

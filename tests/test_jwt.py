@@ -648,3 +648,20 @@ def test_auth_package_does_not_import_the_layers_above_it() -> None:
             elif isinstance(node, ast.Import):
                 assert not any(alias.name.startswith(("gotty_py.webtty", "gotty_py.server"))
                                for alias in node.names), path
+
+
+class TestExplicitTyping:
+    """--jwt-type (RFC 8725 §3.11): another JWT of the same portal cannot launch a session."""
+
+    def test_required_type(self, tmp_path: Path) -> None:
+        verifier, secret = hs_verifier(tmp_path, jwt_type="gotty-launch+jwt")
+        typed = jwt.encode(claims(), secret, algorithm="HS256",
+                           headers={"typ": "application/Gotty-Launch+JWT"})
+        assert verifier.verify(typed).user == "alice"
+        for headers in ({}, {"typ": "JWT"}, {"typ": 5}):
+            token = jwt.encode(claims(), secret, algorithm="HS256", headers=headers)
+            assert reason_of(verifier, token) == "wrong token type"
+
+    def test_not_checked_by_default(self, tmp_path: Path) -> None:
+        verifier, secret = hs_verifier(tmp_path)
+        assert verifier.verify(jwt.encode(claims(), secret, algorithm="HS256")).user == "alice"

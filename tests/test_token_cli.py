@@ -125,3 +125,11 @@ def test_minted_url_opens_a_session(gotty: Gotty, tmp_path: Path) -> None:
     client.read_until(b"[one][two words] as carol")
     client.frames_until_close()
     assert client.closed is not None and client.closed.code == 1000
+
+
+def test_type_header(tmp_path: Path) -> None:
+    write_secret(tmp_path / "secret")
+    result = mint("--secret-file", str(tmp_path / "secret"), "--token-only",
+                  "--typ", "gotty-launch+jwt")
+    assert result.returncode == 0, result.stderr
+    assert jwt.get_unverified_header(result.stdout.strip())["typ"] == "gotty-launch+jwt"

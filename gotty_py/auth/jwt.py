@@ -46,6 +46,7 @@ WRONG_ISSUER = "wrong issuer"
 TOO_LONG_LIVED = "token lifetime too long"
 UNKNOWN_KEY = "unknown signing key"
 ALREADY_USED = "token already used"
+WRONG_TYPE = "wrong token type"
 
 
 class TokenRejected(Exception):
@@ -79,6 +80,7 @@ class JwtPolicy:
     issuer: str | None = None
     leeway: int = 30
     max_lifetime: int = 300  # seconds between iat and exp; 0 = no limit (iat optional)
+    token_type: str | None = None  # required `typ` header (RFC 8725 §3.11), if any
 
 
 def _number(payload: Mapping[str, Any], name: str) -> float | None:
@@ -144,6 +146,9 @@ class LaunchTokenVerifier:
             raise TokenRejected(INVALID)
         if any(name in header for name in FORBIDDEN_HEADERS):
             raise TokenRejected(INVALID)
+        if self.policy.token_type is not None and not _same_type(header.get("typ"),
+                                                                 self.policy.token_type):
+            raise TokenRejected(WRONG_TYPE)
         key = self.keys.find(header.get("kid"))
         if key is None:
             raise TokenRejected(UNKNOWN_KEY)
@@ -222,6 +227,18 @@ class LaunchTokenVerifier:
                               claims=dict(payload))
 
 
+def _same_type(typ: object, expected: str) -> bool:
+    """Media types compare case-insensitively, `application/` may be left out (RFC 7515)."""
+    if not isinstance(typ, str):
+        return False
+
+    def short(value: str) -> str:
+        value = value.lower()
+        return value[len("application/"):] if value.startswith("application/") else value
+
+    return short(typ) == short(expected)
+
+
 def _flag(name: str) -> str:
     return SPECS_BY_NAME[name].cli_names[0]
 
@@ -255,5 +272,6 @@ def verifier_from_options(options: Options,
         issuer=options.jwt_issuer or None,
         leeway=options.jwt_leeway,
         max_lifetime=options.jwt_max_lifetime,
+        token_type=options.jwt_type or None,
     )
     return LaunchTokenVerifier(keys, policy, replay)

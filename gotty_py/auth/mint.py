@@ -32,6 +32,7 @@ def mint_launch_token(
     iss: str | None = None,
     ttl: int = 60,
     kid: str | None = None,
+    typ: str | None = None,
     write: bool | None = None,
     extra: Mapping[str, Any] | None = None,
     now: float | None = None,
@@ -51,7 +52,7 @@ def mint_launch_token(
     for name, value in (("sub", sub), ("aud", aud), ("iss", iss), ("write", write)):
         if value is not None:
             payload[name] = value
-    headers = {"kid": kid} if kid else None
+    headers = {name: value for name, value in (("kid", kid), ("typ", typ)) if value} or None
     return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
 
 
