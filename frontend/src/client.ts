@@ -38,6 +38,12 @@ export class GottyClient {
   reconnectSeconds = 0;
   /** How many connections have opened so far (tests wait on this after a reconnect). */
   openCount = 0;
+  /**
+   * A gotty-py server in JWT mode hands each session a single-use reconnect ticket
+   * (message `7`): the launch token in the page's address was single-use, so the next
+   * connection presents the ticket instead.
+   */
+  private reconnectTicket: string | null = null;
 
   private inputSubscriptions: IDisposable[] = [];
   private reconnectTimer: number | undefined;
@@ -61,8 +67,12 @@ export class GottyClient {
   private connect(): void {
     window.clearTimeout(this.reconnectTimer);
     let connection: Connection;
+    const target = this.reconnectTicket === null
+      ? this.target
+      : { ...this.target, args: `?ticket=${encodeURIComponent(this.reconnectTicket)}` };
+    this.reconnectTicket = null; // single-use: the new session brings the next one
     try {
-      connection = new Connection(this.target, {
+      connection = new Connection(target, {
         onOpen: () => this.handleOpen(connection),
         onOutput: (text) => this.view.term.write(text),
         onMessage: (message) => this.handleMessage(message),
@@ -115,6 +125,9 @@ export class GottyClient {
       case 'extension':
         if (typeof message.fields['writable'] === 'boolean') {
           this.setWritable(message.fields['writable']);
+        }
+        if (typeof message.fields['reconnect_ticket'] === 'string') {
+          this.reconnectTicket = message.fields['reconnect_ticket'];
         }
         break;
       case 'pong':

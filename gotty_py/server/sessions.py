@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..auth.basic import token_matches
 from ..auth.jwt import LaunchTokenVerifier, TokenRejected, VerifiedLaunch
+from ..auth.tickets import ReconnectTickets
 from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS, LocalCommand, SpawnFailed
 from ..options import Options
 from ..webtty.protocol import InitMessage, parse_arguments, query_values
@@ -24,6 +25,7 @@ from ..webtty.session import (
     Observers,
     Refused,
     Session,
+    SessionEnd,
     SessionObserver,
     SessionSettings,
     Slave,
@@ -34,6 +36,8 @@ from .template import Template, title_variables
 log = logging.getLogger("gotty_py.server")
 
 CHILD_TERM = "xterm-256color"
+RECONNECT_TICKET = "reconnect_ticket"
+RECONNECT_TICKET_GRACE = 30  # seconds beyond --reconnect-time a ticket stays redeemable
 # Set in the command's environment: identifies the session, and marks every process it
 # starts so that all of them can be ended with the session.
 SESSION_MARKER = "GOTTY_SESSION_ID"
@@ -107,6 +111,12 @@ class SessionFactory:
         self.title_template = title_template
         self.server_variables = server_variables
         self.observer_factories: list[ObserverFactory] = []
+        # With --reconnect, a page whose single-use token started a session reconnects with
+        # a ticket standing for the same grant (auth/tickets.py).
+        self.tickets: ReconnectTickets[Launch] | None = None
+        if verifier is not None and options.enable_reconnect:
+            self.tickets = ReconnectTickets()
+            self.observer_factories.append(self._arm_ticket_at_end)
         self.launch_checks: list[LaunchCheck] = []
 
     def grant(self, init: InitMessage) -> Launch:
@@ -121,14 +131,42 @@ class SessionFactory:
 
     def _launch_from_token(self, init: InitMessage) -> Launch:
         assert self.verifier is not None
-        tokens = query_values(init.arguments, "jwt")
-        try:
-            if len(tokens) > 1:
-                raise TokenRejected("invalid token")  # which one would be meant is unclear
-            verified = self.verifier.verify(tokens[0] if tokens else None)
-        except TokenRejected as exc:
-            raise Refused(exc.reason) from None
-        return launch_from_verified(verified, self.options.permit_write)
+        tickets = query_values(init.arguments, "ticket") if self.tickets is not None else []
+        if tickets:
+            launch = self._redeem_ticket(tickets)
+        else:
+            tokens = query_values(init.arguments, "jwt")
+            try:
+                if len(tokens) > 1:
+                    raise TokenRejected("invalid token")  # which one would be meant is unclear
+                verified = self.verifier.verify(tokens[0] if tokens else None)
+            except TokenRejected as exc:
+                raise Refused(exc.reason) from None
+            launch = launch_from_verified(verified, self.options.permit_write)
+        if self.tickets is None:
+            return launch
+        return replace(launch, info={RECONNECT_TICKET: self.tickets.issue(launch)})
+
+    def _redeem_ticket(self, tickets: list[str]) -> Launch:
+        assert self.tickets is not None
+        launch = self.tickets.redeem(tickets[0]) if len(tickets) == 1 else None
+        if launch is None:
+            raise Refused("reconnect ticket expired or already used")
+        return launch
+
+    def _arm_ticket_at_end(self, session: Session, _client: ClientInfo) -> SessionObserver:
+        """Once the session ends, its ticket may be redeemed until shortly after the page's
+        reconnect delay has passed."""
+        tickets = self.tickets
+        window = self.options.reconnect_time + RECONNECT_TICKET_GRACE
+
+        class ArmTicket(SessionObserver):
+            def on_end(self, ended: Session, end: SessionEnd) -> None:
+                ticket = ended.launch.info.get(RECONNECT_TICKET) if ended.launch else None
+                if tickets is not None and ticket:
+                    tickets.expire_after_end(ticket, window)
+
+        return ArmTicket()
 
     def create(self, master: Any, client: ClientInfo, *, claim_once: Callable[[], None],
                observers: Sequence[SessionObserver] = ()) -> Session:
@@ -149,7 +187,9 @@ class SessionFactory:
                 log.info("Refused session from %s: %s", client.remote_addr, exc)
                 raise
             if self.verifier is not None:
-                log.info("Launch token accepted for user %r (jti %r) from %s", launch.user,
+                how = ("Reconnect ticket" if query_values(init.arguments, "ticket")
+                       and self.tickets is not None else "Launch token")
+                log.info("%s accepted for user %r (jti %r) from %s", how, launch.user,
                          launch.claims.get("jti"), client.remote_addr)
             for check in self.launch_checks:
                 await check(session, client, launch)

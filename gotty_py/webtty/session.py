@@ -78,6 +78,8 @@ class Launch:
     user: str | None = None
     claims: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    # More facts for the page's session-info message (gotty-py clients only).
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 Authorizer = Callable[[InitMessage], Awaitable[Launch]]
@@ -349,7 +351,7 @@ class Session:
             self.master.send(protocol.encode_preferences(self.settings.preferences))
         if self.init is not None and self.init.gotty_py:
             self.master.send(protocol.encode_session_info(
-                {"writable": self.launch.permit_write}))
+                {**self.launch.info, "writable": self.launch.permit_write}))
 
     def _handle(self, frame: bytes) -> None:
         assert self.slave is not None and self.launch is not None

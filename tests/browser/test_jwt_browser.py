@@ -84,17 +84,21 @@ def test_a_used_link_opened_again_is_refused_with_the_reason(
     server.wait_for_line(r"Refused session from 127\.0\.0\.1:\d+: token already used")
 
 
-def test_reconnect_needs_a_fresh_link(
+def test_reconnect_uses_the_sessions_ticket(
     gotty_server: ServerFactory, page: Page, recorder: PageRecorder, tmp_path: Path,
 ) -> None:
-    """With --reconnect the page re-sends the original (now used) token: the server refuses
-    it with 1008 and the page stops there, saying why. A new session needs a new link."""
+    """The launch token is single-use, so with --reconnect the page reconnects with the
+    ticket its session was given: a working terminal with the same signed arguments, and
+    the used token is not sent again."""
     pair = es256(tmp_path)
     server = jwt_server(gotty_server, pair, "--reconnect", "--reconnect-time", "1")
     term = TerminalPage(page).open(mint_url(pair, server.url, "x"))
     term.wait_for_line("args: [x]")
     term.type_line("exit")
-    message = page.locator(".gotty-message")
-    expect(message).to_have_text("Connection closed: token already used", timeout=WAIT_MS)
-    assert len(recorder.websockets) == 2
-    assert not re.search("Reconnecting", message.inner_text())
+    term.wait_open_count(2)
+    term.wait_for_line("args: [x]")
+    term.type_line("echo again-$((6*7))")
+    term.wait_for_line("again-42")
+    second_init = json.loads(recorder.sent[1][0])
+    assert re.fullmatch(r"\?ticket=[\w%-]+", str(second_init["Arguments"]))
+    assert "jwt=" not in str(second_init["Arguments"])

@@ -1,0 +1,63 @@
+"""Reconnect tickets: how a page reconnects when its launch token was single-use.
+
+Rules of this module: a ticket is a random, single-use bearer value standing for one grant
+(what a verified launch token allowed). It is handed only to the page of the session it
+belongs to, becomes redeemable for a short window once that session has ended, and is
+forgotten at redemption or expiry. No I/O; the clock is injected.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+TICKET_BYTES = 32
+MAX_PENDING = 100_000  # tickets of running sessions plus armed ones, a bound on memory
+
+
+@dataclass
+class _Entry(Generic[T]):
+    grant: T
+    expires_at: float | None  # None while the issuing session runs
+
+
+class ReconnectTickets(Generic[T]):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._entries: dict[str, _Entry[T]] = {}
+
+    def issue(self, grant: T) -> str:
+        """A new ticket for `grant`, valid until `expire_after_end` arms its deadline."""
+        self._prune()
+        if len(self._entries) >= MAX_PENDING:
+            raise OverflowError("too many reconnect tickets")
+        ticket = secrets.token_urlsafe(TICKET_BYTES)
+        self._entries[ticket] = _Entry(grant, None)
+        return ticket
+
+    def expire_after_end(self, ticket: str, window: float) -> None:
+        """The issuing session ended: the ticket may be redeemed for `window` seconds."""
+        entry = self._entries.get(ticket)
+        if entry is not None:
+            entry.expires_at = self._clock() + window
+
+    def redeem(self, ticket: str) -> T | None:
+        """The grant, once; None for an unknown, used or expired ticket."""
+        self._prune()
+        entry = self._entries.pop(ticket, None)
+        return entry.grant if entry is not None else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _prune(self) -> None:
+        now = self._clock()
+        expired = [t for t, e in self._entries.items()
+                   if e.expires_at is not None and e.expires_at <= now]
+        for ticket in expired:
+            del self._entries[ticket]

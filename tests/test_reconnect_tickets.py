@@ -1,0 +1,97 @@
+"""Reconnecting in JWT mode: the single-use launch token is replaced by reconnect tickets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from gotty_py.auth.tickets import ReconnectTickets
+from tests.gotty import Client, GottyProcess
+from tests.jwt_keys import claims, hs256, write_secret
+
+Gotty = Callable[..., GottyProcess]
+SHOW = 'printf "[%s]" "$@"; echo " user=$GOTTY_USER"'
+POLICY = ("--jwt-audience", "console", "--jwt-issuer", "portal")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestStore:
+    def test_single_use(self) -> None:
+        tickets: ReconnectTickets[str] = ReconnectTickets()
+        ticket = tickets.issue("grant")
+        assert len(ticket) >= 40
+        assert tickets.redeem(ticket) == "grant"
+        assert tickets.redeem(ticket) is None
+        assert tickets.redeem("made-up") is None
+
+    def test_redeemable_while_running_then_for_a_window_after_the_end(self) -> None:
+        clock = FakeClock()
+        tickets: ReconnectTickets[str] = ReconnectTickets(clock)
+        running, ended = tickets.issue("a"), tickets.issue("b")
+        clock.now += 10_000  # a long session: its ticket does not age while it runs
+        tickets.expire_after_end(ended, 31)
+        clock.now += 30
+        assert tickets.redeem(ended) == "b"
+        late = tickets.issue("c")
+        tickets.expire_after_end(late, 31)
+        clock.now += 31
+        assert tickets.redeem(late) is None
+        assert len(tickets) == 1 and tickets.redeem(running) == "a"
+
+
+def session_info(client: Client) -> dict[str, object]:
+    while True:
+        frame = client.recv()
+        if frame.startswith("7"):
+            info: dict[str, object] = json.loads(frame[1:])
+            return info
+
+
+def connect(server: GottyProcess, arguments: str) -> Client:
+    client = Client(server.ws_url, subprotocols=["webtty"])
+    client.init(arguments, GottyPy=1)
+    return client
+
+
+def test_reconnect_with_the_ticket_gets_the_same_grant(gotty: Gotty, tmp_path: Path) -> None:
+    secret = write_secret(tmp_path / "secret")
+    server = gotty("--jwt-secret-file", str(tmp_path / "secret"), *POLICY, "--reconnect",
+                   "--reconnect-time", "1", "sh", "-c", SHOW, "a0")
+    first = connect(server, "?jwt=" + hs256(secret, claims(args=["one", "two words"])))
+    ticket = session_info(first)["reconnect_ticket"]
+    assert isinstance(ticket, str)
+    first.frames_until_close()
+    assert "[one][two words] user=alice" in first.output.decode()
+
+    again = connect(server, f"?ticket={ticket}")
+    next_ticket = session_info(again)["reconnect_ticket"]
+    again.frames_until_close()
+    assert "[one][two words] user=alice" in again.output.decode()
+    assert next_ticket != ticket
+    server.wait_for_line(r"Reconnect ticket accepted for user 'alice'")
+
+    replay = connect(server, f"?ticket={ticket}")
+    replay.frames_until_close()
+    assert replay.closed is not None
+    assert (replay.closed.code, replay.closed.reason) == (
+        1008, "reconnect ticket expired or already used")
+    assert b"user=" not in replay.output
+
+
+def test_no_tickets_without_reconnect(gotty: Gotty, tmp_path: Path) -> None:
+    secret = write_secret(tmp_path / "secret")
+    server = gotty("--jwt-secret-file", str(tmp_path / "secret"), *POLICY, "sh", "-c", SHOW,
+                   "a0")
+    client = connect(server, "?jwt=" + hs256(secret, claims()))
+    assert "reconnect_ticket" not in session_info(client)
+    forged = connect(server, "?ticket=anything")
+    forged.frames_until_close()
+    assert forged.closed is not None and forged.closed.reason == "token missing"
