@@ -98,6 +98,20 @@ def launch_from_verified(verified: VerifiedLaunch, server_permits_write: bool) -
     )
 
 
+class _ArmTicketAtEnd(SessionObserver):
+    """Once a session ends, its reconnect ticket may be redeemed until shortly after the
+    page's reconnect delay has passed."""
+
+    def __init__(self, tickets: ReconnectTickets[Launch], window: float) -> None:
+        self._tickets = tickets
+        self._window = window
+
+    def on_end(self, session: Session, end: SessionEnd) -> None:
+        ticket = session.launch.info.get(RECONNECT_TICKET) if session.launch else None
+        if ticket:
+            self._tickets.expire_after_end(ticket, self._window)
+
+
 class SessionFactory:
     """One per server: builds every session from the options."""
 
@@ -145,7 +159,11 @@ class SessionFactory:
             launch = launch_from_verified(verified, self.options.permit_write)
         if self.tickets is None:
             return launch
-        return replace(launch, info={RECONNECT_TICKET: self.tickets.issue(launch)})
+        try:
+            ticket = self.tickets.issue(launch)
+        except OverflowError:
+            raise Refused("server busy: too many reconnect tickets") from None
+        return replace(launch, info={RECONNECT_TICKET: ticket})
 
     def _redeem_ticket(self, tickets: list[str]) -> Launch:
         assert self.tickets is not None
@@ -155,18 +173,8 @@ class SessionFactory:
         return launch
 
     def _arm_ticket_at_end(self, session: Session, _client: ClientInfo) -> SessionObserver:
-        """Once the session ends, its ticket may be redeemed until shortly after the page's
-        reconnect delay has passed."""
-        tickets = self.tickets
-        window = self.options.reconnect_time + RECONNECT_TICKET_GRACE
-
-        class ArmTicket(SessionObserver):
-            def on_end(self, ended: Session, end: SessionEnd) -> None:
-                ticket = ended.launch.info.get(RECONNECT_TICKET) if ended.launch else None
-                if tickets is not None and ticket:
-                    tickets.expire_after_end(ticket, window)
-
-        return ArmTicket()
+        assert self.tickets is not None
+        return _ArmTicketAtEnd(self.tickets, self.options.reconnect_time + RECONNECT_TICKET_GRACE)
 
     def create(self, master: Any, client: ClientInfo, *, claim_once: Callable[[], None],
                observers: Sequence[SessionObserver] = ()) -> Session:
