@@ -255,6 +255,29 @@ class TestVerifier:
         assert reason_of(verifier, old.sign(claims(aud=None), {"kid": "2025-new"})) == \
             "invalid token"
 
+    def test_jwks_file_rotated_in_place_is_reloaded(self, tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+        """A rotated JWKS (a Secret swapped under a running console) needs no restart; a
+        broken one keeps the previous keys."""
+        old, new = es256(tmp_path, "old"), es256(tmp_path, "new")
+        jwks = write_jwks(tmp_path / "jwks.json", {"2024-old": old})
+        verifier = verifier_from_options(Options(jwt_jwks_file=str(jwks)))
+        assert verifier is not None
+        assert reason_of(verifier, new.sign(claims(aud=None), {"kid": "2025-new"})) == \
+            "unknown signing key"
+
+        def rewrite(text: str, mtime: int) -> None:
+            jwks.write_text(text)
+            os.utime(jwks, ns=(mtime, mtime))  # a distinct stamp, however fast the test runs
+
+        rewrite(json.dumps({"keys": [old.jwk("2024-old"), new.jwk("2025-new")]}), 10**18)
+        assert verifier.verify(new.sign(claims(aud=None), {"kid": "2025-new"})).user == "alice"
+        rewrite("{not json", 2 * 10**18)
+        with caplog.at_level("ERROR", logger="gotty_py.auth"):
+            assert verifier.verify(old.sign(claims(aud=None), {"kid": "2024-old"})).user == \
+                "alice"
+        assert "keeping the previous ones" in caplog.text
+
     def test_jwks_key_with_alg_is_used_with_that_alg_only(self, tmp_path: Path) -> None:
         pair = rsa_pair(tmp_path)
         jwk = pair.jwk("k1") | {"alg": "PS256"}

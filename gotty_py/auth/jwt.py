@@ -16,7 +16,9 @@ finally the single use of `jti`.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +30,8 @@ import jwt
 from ..options import SPECS_BY_NAME, Options
 from .keys import KeyConfigError, KeySet, KeySources, VerificationKey, load_key_set
 from .replay import MemoryReplayStore, ReplayStore
+
+log = logging.getLogger("gotty_py.auth")
 
 MAX_TOKEN_LENGTH = 8 * 1024  # a launch token travels in a URL
 MAX_ID_LENGTH = 256  # jti and sub
@@ -103,15 +107,52 @@ def _identifier(payload: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
+class KeyFileWatch:
+    """Reloads the key set when its file changes: a JWKS or key rotated in place (e.g. a
+    mounted Kubernetes Secret, which is swapped through a symlink) takes effect without a
+    restart. A file that no longer loads keeps the previous keys, loudly."""
+
+    def __init__(self, path: str, load: Callable[[], KeySet | None]) -> None:
+        self.path = path
+        self._load = load
+        self._stamp = self._read_stamp()
+
+    def _read_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def current(self, keys: KeySet) -> KeySet:
+        stamp = self._read_stamp()
+        if stamp is None or stamp == self._stamp:
+            return keys
+        self._stamp = stamp
+        try:
+            fresh = self._load()
+        except KeyConfigError as exc:
+            log.error("JWT keys in %s changed but cannot be used, keeping the previous ones: %s",
+                      self.path, exc)
+            return keys
+        if fresh is None:
+            return keys
+        log.info("JWT keys reloaded: %s (algorithms %s)", fresh.description,
+                 ", ".join(fresh.algorithms))
+        return fresh
+
+
 class LaunchTokenVerifier:
     """Verifies launch tokens against one key set and policy; remembers used `jti`s."""
 
     def __init__(self, keys: KeySet, policy: JwtPolicy, replay: ReplayStore | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 watch: KeyFileWatch | None = None) -> None:
         self.keys = keys
         self.policy = policy
         self.replay: ReplayStore = replay if replay is not None else MemoryReplayStore(clock)
         self._clock = clock
+        self._watch = watch
 
     def describe(self) -> str:
         """For the start-up log: algorithms and key source, no key material."""
@@ -129,6 +170,8 @@ class LaunchTokenVerifier:
             raise TokenRejected(MISSING)
         if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token):
             raise TokenRejected(INVALID)
+        if self._watch is not None:
+            self.keys = self._watch.current(self.keys)
         key = self._key_for(token)
         payload = self._verified_payload(token, key)
         self._check_standard_claims(token, key, payload)
@@ -274,4 +317,6 @@ def verifier_from_options(options: Options,
         max_lifetime=options.jwt_max_lifetime,
         token_type=options.jwt_type or None,
     )
-    return LaunchTokenVerifier(keys, policy, replay)
+    key_file = options.jwt_jwks_file or options.jwt_public_key_file or options.jwt_secret_file
+    watch = KeyFileWatch(key_file, lambda: load_key_set(sources)) if key_file else None
+    return LaunchTokenVerifier(keys, policy, replay, watch=watch)
