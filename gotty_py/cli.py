@@ -21,7 +21,8 @@ import typer
 from . import __version__
 from .config import ConfigError, load_options
 from .options import OPTION_SPECS, OptionSpec, format_default
-from .server.app import ExitCode, GottyServer, StartupError
+from .server.app import GottyServer
+from .server.startup import ExitCode, StartupError
 
 log = logging.getLogger("gotty_py")
 

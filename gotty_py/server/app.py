@@ -13,10 +13,7 @@ import errno
 import logging
 import os
 import re
-import secrets
 import socket
-import ssl
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -27,54 +24,31 @@ import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
 
-from ..auth.jwt import JwtConfigError, LaunchTokenVerifier, verifier_from_options
 from ..backend.reaper import become_subreaper, get_reaper
-from ..config import expand_home
 from ..options import Options
 from ..webtty.session import Refused, Session, SessionEnd, SessionObserver
 from . import handlers
 from .audit_observer import AuditConfigError, AuditService
 from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
 from .sessions import ClientInfo, SessionFactory
-from .template import Template, TemplateError, html_template, title_variables
+from .startup import (
+    ExitCode,
+    StartupError,
+    check_options,
+    config_js,
+    index_template,
+    launch_token_verifier,
+    normalize_base_path,
+    random_path,
+    ssl_context,
+    title_template,
+)
+from .template import title_variables
 from .websocket import TermSocketHandler, WebSocketMaster
 
 log = logging.getLogger("gotty_py.server")
 
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # one input message (a paste) may be this large
-
-
-class ExitCode:
-    """GoTTY's exit codes (gotty-spec §3.4)."""
-
-    OK = 0
-    NO_COMMAND = 1
-    CONFIG = 2
-    CONSTRUCTION = 3
-    CLIENT_CERT_WITHOUT_TLS = 6
-    RUNTIME = 8
-
-
-class StartupError(Exception):
-    """The server cannot start; `code` is the process exit code."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def normalize_base_path(path: str) -> str:
-    """Add the leading and trailing slash GoTTY adds to --path."""
-    if not path.startswith("/"):
-        path = "/" + path
-    if not path.endswith("/"):
-        path += "/"
-    return path
-
-
-def random_path(length: int) -> str:
-    alphabet = string.digits + string.ascii_lowercase
-    return "/" + "".join(secrets.choice(alphabet) for _ in range(length)) + "/"
 
 
 @dataclass
@@ -109,46 +83,16 @@ class GottyServer:
         self.command = list(command)
         self.environ = dict(os.environ if environ is None else environ)
         self.hostname = socket.gethostname()
+        check_options(options)
         self.credential = options.credential
         self.basic_auth = bool(options.credential) or options.enable_basic_auth
-        if options.enable_basic_auth and not options.credential:
-            raise StartupError(ExitCode.CONFIG,
-                               "enable_basic_auth is set but no credential (user:pass) is given")
-        self.client_auth = options.enable_tls_client_auth
-        if self.client_auth and not options.enable_tls:
-            raise StartupError(ExitCode.CLIENT_CERT_WITHOUT_TLS,
-                               "TLS client authentication is enabled, but TLS is not enabled")
-        if options.random_url_length < 1:
-            raise StartupError(ExitCode.CONFIG, "random_url_length must be at least 1")
-        for name in ("width", "height", "max_connection", "timeout", "reconnect_time",
-                     "init_timeout", "ws_ping_interval", "ws_ping_timeout", "cleanup_timeout"):
-            if getattr(options, name) < 0:
-                raise StartupError(ExitCode.CONFIG, f"{name} must not be negative")
-        if options.ws_ping_interval and options.ws_ping_timeout > options.ws_ping_interval:
-            raise StartupError(ExitCode.CONFIG,
-                               "ws_ping_timeout must not exceed ws_ping_interval")
-        if options.width > 0xFFFF or options.height > 0xFFFF:
-            raise StartupError(ExitCode.CONFIG, "width and height must be at most 65535")
         self.base_path = (random_path(options.random_url_length) if options.enable_random_url
                           else normalize_base_path(options.path))
         self.ws_origin: str | None = options.ws_origin or None
-        if self.ws_origin is not None:
-            try:
-                re.compile(self.ws_origin)
-            except re.error as exc:
-                raise StartupError(ExitCode.CONSTRUCTION,
-                                   f"invalid ws-origin regular expression: {exc}") from None
-        try:
-            self.title_template = Template(options.title_format)
-        except TemplateError as exc:
-            raise StartupError(ExitCode.CONSTRUCTION, f"invalid title format: {exc}") from None
-        self.index_template = self._load_index()
-        self.config_js = (
-            f"var gotty_term = '{handlers.js_string(options.term)}';\n"
-            f"var gotty_ws_query_args = '{handlers.js_string(options.ws_query_args)}';\n"
-            f"var gotty_enable_webgl = {'true' if options.enable_webgl else 'false'};\n"
-        )
-        self.verifier = self._launch_token_verifier()
+        self.title_template = title_template(options)
+        self.index_template = index_template(options)
+        self.config_js = config_js(options)
+        self.verifier = launch_token_verifier(options)
         self.sessions = SessionFactory(options, self.command, self.environ,
                                        self.title_template, self.server_variables(),
                                        verifier=self.verifier)
@@ -171,7 +115,7 @@ class GottyServer:
                 self.cleanup.reporters.append(self.audit.record_cleanup)
         self.connections: dict[TermSocketHandler, _Connection] = {}
         self.once_claimed = False
-        self.ssl_context = self._ssl_context() if options.enable_tls else None
+        self.ssl_context = ssl_context(options) if options.enable_tls else None
         self.http_server: HTTPServer | None = None
         self.urls: list[str] = []
         self._stopping = False
@@ -179,53 +123,6 @@ class GottyServer:
         self._finished: asyncio.Future[int] | None = None
         self._timeout_handle: asyncio.TimerHandle | None = None
         self._stopper: asyncio.Future[None] | None = None
-
-    # --- construction --------------------------------------------------------------------
-
-    def _launch_token_verifier(self) -> LaunchTokenVerifier | None:
-        """JWT mode when a key option is set; contradictory JWT options are config errors."""
-        try:
-            return verifier_from_options(self.options)
-        except JwtConfigError as exc:
-            raise StartupError(ExitCode.CONFIG, str(exc)) from None
-
-    def _load_index(self) -> Template:
-        path = self.options.index_file
-        try:
-            if path:
-                with open(expand_home(path), encoding="utf-8") as handle:
-                    source = handle.read()
-            else:
-                source = resources.files("gotty_py").joinpath("templates/index.html").read_text(
-                    encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StartupError(ExitCode.CONSTRUCTION,
-                               f"failed to read index file {path}: {exc}") from None
-        try:
-            return html_template(source)
-        except TemplateError as exc:
-            raise StartupError(ExitCode.CONSTRUCTION,
-                               f"invalid index template {path or '(built-in)'}: {exc}") from None
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        crt = expand_home(self.options.tls_crt_file)
-        key = expand_home(self.options.tls_key_file)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        try:
-            context.load_cert_chain(crt, key)
-        except (OSError, ssl.SSLError) as exc:
-            raise StartupError(ExitCode.RUNTIME,
-                               f"failed to load TLS certificate {crt} / key {key}: {exc}") from None
-        if self.client_auth:
-            ca = expand_home(self.options.tls_ca_crt_file)
-            try:
-                context.load_verify_locations(ca)
-            except (OSError, ssl.SSLError) as exc:
-                raise StartupError(ExitCode.RUNTIME,
-                                   f"failed to load TLS CA certificate {ca}: {exc}") from None
-            context.verify_mode = ssl.CERT_REQUIRED
-        return context
 
     def build_application(self) -> tornado.web.Application:
         base = re.escape(self.base_path)

@@ -1,0 +1,148 @@
+"""Turning options into the server's fixed parts, or refusing to start with GoTTY's codes.
+
+Rules of this module: everything checked or loaded once at start-up lives here (option
+consistency, templates, the index page, TLS material, the launch-token verifier), and every
+failure is a `StartupError` carrying the exit code of gotty-spec §3.4. Nothing here runs
+after the server has started.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import ssl
+import string
+from importlib import resources
+
+from ..auth.jwt import JwtConfigError, LaunchTokenVerifier, verifier_from_options
+from ..config import expand_home
+from ..options import Options
+from .handlers import js_string
+from .template import Template, TemplateError, html_template
+
+
+class ExitCode:
+    """GoTTY's exit codes (gotty-spec §3.4)."""
+
+    OK = 0
+    NO_COMMAND = 1
+    CONFIG = 2
+    CONSTRUCTION = 3
+    CLIENT_CERT_WITHOUT_TLS = 6
+    RUNTIME = 8
+
+
+class StartupError(Exception):
+    """The server cannot start; `code` is the process exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+NON_NEGATIVE = ("width", "height", "max_connection", "timeout", "reconnect_time",
+                "init_timeout", "ws_ping_interval", "ws_ping_timeout", "cleanup_timeout")
+
+
+def check_options(options: Options) -> None:
+    """Option combinations no server can run with."""
+    if options.enable_basic_auth and not options.credential:
+        raise StartupError(ExitCode.CONFIG,
+                           "enable_basic_auth is set but no credential (user:pass) is given")
+    if options.enable_tls_client_auth and not options.enable_tls:
+        raise StartupError(ExitCode.CLIENT_CERT_WITHOUT_TLS,
+                           "TLS client authentication is enabled, but TLS is not enabled")
+    if options.random_url_length < 1:
+        raise StartupError(ExitCode.CONFIG, "random_url_length must be at least 1")
+    for name in NON_NEGATIVE:
+        if getattr(options, name) < 0:
+            raise StartupError(ExitCode.CONFIG, f"{name} must not be negative")
+    if options.ws_ping_interval and options.ws_ping_timeout > options.ws_ping_interval:
+        raise StartupError(ExitCode.CONFIG, "ws_ping_timeout must not exceed ws_ping_interval")
+    if options.width > 0xFFFF or options.height > 0xFFFF:
+        raise StartupError(ExitCode.CONFIG, "width and height must be at most 65535")
+    if options.ws_origin:
+        try:
+            re.compile(options.ws_origin)
+        except re.error as exc:
+            raise StartupError(ExitCode.CONSTRUCTION,
+                               f"invalid ws-origin regular expression: {exc}") from None
+
+
+def normalize_base_path(path: str) -> str:
+    """Add the leading and trailing slash GoTTY adds to --path."""
+    if not path.startswith("/"):
+        path = "/" + path
+    if not path.endswith("/"):
+        path += "/"
+    return path
+
+
+def random_path(length: int) -> str:
+    alphabet = string.digits + string.ascii_lowercase
+    return "/" + "".join(secrets.choice(alphabet) for _ in range(length)) + "/"
+
+
+def title_template(options: Options) -> Template:
+    try:
+        return Template(options.title_format)
+    except TemplateError as exc:
+        raise StartupError(ExitCode.CONSTRUCTION, f"invalid title format: {exc}") from None
+
+
+def index_template(options: Options) -> Template:
+    """The custom --index page, or the built-in one; read once, as GoTTY does."""
+    path = options.index_file
+    try:
+        if path:
+            with open(expand_home(path), encoding="utf-8") as handle:
+                source = handle.read()
+        else:
+            source = resources.files("gotty_py").joinpath("templates/index.html").read_text(
+                encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StartupError(ExitCode.CONSTRUCTION,
+                           f"failed to read index file {path}: {exc}") from None
+    try:
+        return html_template(source)
+    except TemplateError as exc:
+        raise StartupError(ExitCode.CONSTRUCTION,
+                           f"invalid index template {path or '(built-in)'}: {exc}") from None
+
+
+def config_js(options: Options) -> str:
+    """sorenisanerd's config.js, plus the WebGL switch our page reads."""
+    return (
+        f"var gotty_term = '{js_string(options.term)}';\n"
+        f"var gotty_ws_query_args = '{js_string(options.ws_query_args)}';\n"
+        f"var gotty_enable_webgl = {'true' if options.enable_webgl else 'false'};\n"
+    )
+
+
+def ssl_context(options: Options) -> ssl.SSLContext:
+    crt = expand_home(options.tls_crt_file)
+    key = expand_home(options.tls_key_file)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(crt, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(ExitCode.RUNTIME,
+                           f"failed to load TLS certificate {crt} / key {key}: {exc}") from None
+    if options.enable_tls_client_auth:
+        ca = expand_home(options.tls_ca_crt_file)
+        try:
+            context.load_verify_locations(ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(ExitCode.RUNTIME,
+                               f"failed to load TLS CA certificate {ca}: {exc}") from None
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def launch_token_verifier(options: Options) -> LaunchTokenVerifier | None:
+    """JWT mode when a key option is set; contradictory JWT options are config errors."""
+    try:
+        return verifier_from_options(options)
+    except JwtConfigError as exc:
+        raise StartupError(ExitCode.CONFIG, str(exc)) from None
