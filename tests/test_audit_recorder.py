@@ -278,7 +278,8 @@ class TestEventLog:
             log.submit({"event": "end"})
             await writer.aclose()
             assert log.healthy
-            assert read_event_log(blocker / "events.jsonl") == [{"event": "end"}]
+            assert read_event_log(blocker / "events.jsonl") == [
+                {"event": "end", "prev_sha256": None}]
 
         run(scenario())
 

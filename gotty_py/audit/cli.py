@@ -20,7 +20,16 @@ from typing import Any
 import typer
 
 from ..config import ConfigError, expand_home, load_options
-from .reader import Cast, CastError, SessionRecord, file_digest, read_cast, read_event_log, sessions
+from .reader import (
+    Cast,
+    CastError,
+    SessionRecord,
+    file_digest,
+    read_cast,
+    read_event_log,
+    sessions,
+    verify_chain,
+)
 
 EVENT_LOG_NAME = "sessions.jsonl"
 
@@ -234,19 +243,31 @@ def _verify_one(record: SessionRecord) -> tuple[str, str]:
 @app.command()
 def verify(session_id: str | None = typer.Argument(
         None, help="Check only this session (default: every session).")) -> None:
-    """Recompute each recording's size and SHA-256 against its end line.
+    """Check the event log's hash chain, and each recording's size and SHA-256 against its
+    end line.
 
-    Exits 1 if any recording was modified or is missing.
+    Exits 1 if the chain is broken or any recording was modified or is missing.
     """
     records = [find_session(session_id)] if session_id else _records()
     bad = 0
+    path = event_log_path()
+    chain = verify_chain(path)
+    for number in chain.damaged:
+        typer.echo(f"{'DAMAGED':<12} {path}:{number}  not JSON (a line cut short by a crash)")
+    for number in chain.broken:
+        typer.echo(f"{'CHAIN-BROKEN':<12} {path}:{number}  prev_sha256 does not match the line "
+                   "before it: a line was changed, inserted or deleted")
+    bad += len(chain.broken)
+    if chain.intact:
+        typer.echo(f"{'CHAIN-OK':<12} {path}  {chain.lines} line(s)")
     for record in records:
         status, explanation = _verify_one(record)
         if status in ("MODIFIED", "MISSING"):
             bad += 1
         typer.echo(f"{status:<12} {record.session}  {explanation}")
     if bad:
-        typer.echo(f"{bad} recording(s) modified or missing", err=True)
+        typer.echo(f"{bad} problem(s): recordings modified or missing, or the event log's "
+                   "chain broken", err=True)
         raise typer.Exit(1)
 
 

@@ -5,12 +5,19 @@ write, so lines never interleave and a crash leaves at most the last one cut sho
 `append` runs in the writer thread, `submit` queues from the event loop. After a failure
 the log is reopened on the next line, and `healthy` tells the loop whether the last
 attempt worked (fail-closed sessions are refused while it is not).
+
+Every line carries `prev_sha256`, the SHA-256 of the line before it (null for the first):
+a hash chain, so that changing, inserting or deleting a line breaks the chain at the next
+one (`gotty-py-audit verify`). A restarted server continues the chain from the file's last
+line; a line a crash cut short is first ended with a newline, so no line is ever glued to
+it, and the chain goes on from it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -38,6 +45,7 @@ class EventLog:
         self._fd: int | None = None
         self.healthy = True  # read from the loop; written by the thread (a plain bool)
         self.last_error: str | None = None
+        self._prev: str | None = None  # SHA-256 of the last line in the file (thread only)
 
     def submit(self, record: Mapping[str, Any], *, sync: bool = False) -> None:
         """Queue one line (from the loop)."""
@@ -51,9 +59,11 @@ class EventLog:
             parent = os.path.dirname(self.path)
             if parent:
                 os.makedirs(parent, mode=DIR_MODE, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                                FILE_MODE)
+            self._prev = _continue_chain(self._fd)
         except OSError as exc:
+            self.close()
             self._failed(f"cannot open the audit event log {self.path}: {exc.strerror or exc}")
             return
         if not self.healthy:
@@ -68,11 +78,13 @@ class EventLog:
             log.error("Audit event line lost (%s): %s", self.last_error,
                       json.dumps(record, ensure_ascii=True))
             return
-        data = (json.dumps(record, ensure_ascii=True) + "\n").encode("ascii")
+        line = {**record, "prev_sha256": self._prev}
+        data = (json.dumps(line, ensure_ascii=True) + "\n").encode("ascii")
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view):]
+            self._prev = hashlib.sha256(data).hexdigest()
             if sync:
                 os.fsync(self._fd)
         except OSError as exc:
@@ -87,7 +99,24 @@ class EventLog:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, message: str) -> None:  # the chain is re-read from the file on reopen
         self.healthy = False
         self.last_error = message
         log.error("%s", message)
+
+
+TAIL_READ = 1024 * 1024  # the longest line the chain can resume from
+
+
+def _continue_chain(fd: int) -> str | None:
+    """The SHA-256 of the file's last line, ending a line cut short by a crash first."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    start = max(0, size - TAIL_READ)
+    tail = os.pread(fd, size - start, start)
+    if not tail.endswith(b"\n"):
+        os.write(fd, b"\n")
+        tail += b"\n"
+    cut = tail.rfind(b"\n", 0, len(tail) - 1)
+    return hashlib.sha256(tail[cut + 1:]).hexdigest()
