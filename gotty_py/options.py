@@ -223,7 +223,6 @@ SPECS_BY_NAME: Mapping[str, OptionSpec] = {s.name: s for s in OPTION_SPECS}
 SPECS_BY_HCL_KEY: Mapping[str, OptionSpec] = {
     s.hcl.lower(): s for s in OPTION_SPECS if s.hcl is not None
 }
-SPECS_BY_ENV: Mapping[str, OptionSpec] = {s.env: s for s in OPTION_SPECS if s.env}
 
 
 class OptionValueError(ValueError):

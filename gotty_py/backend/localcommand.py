@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import signal
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,8 @@ from ptyprocess import PtyProcess
 
 from .processtree import KILL_WAIT, TreeEnd, end_session_processes
 from .reaper import get_reaper
+
+log = logging.getLogger("gotty_py.backend")
 
 READ_CHUNK = 64 * 1024
 # Queued input above which the session stops reading the client until the PTY catches up.
@@ -179,6 +182,9 @@ class LocalCommand:
             self.tree_end = await end_session_processes(
                 self.pid, self.marker, self._close_signal, self._close_timeout,
                 leader_held=lambda: not self._exit.done())
+            if self.tree_end.signalled:
+                log.info("Ended %d process(es) of the session of pid %d (%d needed SIGKILL)",
+                         self.tree_end.signalled, self.pid, self.tree_end.killed)
         if not self._exit.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._exit), KILL_WAIT)
