@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gotty import Client, GottyProcess, pid_alive, wait_for
+from tests.gotty import Client, Closed, GottyProcess, pid_alive, wait_for
 
 Gotty = Callable[..., GottyProcess]
 
@@ -28,6 +28,17 @@ def read_pid(client: Client) -> int:
                       client.read_until(b"\n", 10))
     assert match is not None
     return int(match.group(1))
+
+
+def frame_ends_session(gotty: Gotty, frame: str) -> Closed:
+    """Send `frame` to a running session: it must close with 1002 and its process end."""
+    client = session(gotty("sh", "-c", "echo PID=$$; read x"))
+    pid = read_pid(client)
+    client.send_text(frame)
+    client.frames_until_close()
+    assert client.closed is not None and client.closed.code == 1002
+    wait_for(lambda: not pid_alive(pid), 15, message="the process to end")
+    return client.closed
 
 
 class TestInitialFrames:
@@ -147,14 +158,7 @@ class TestResize:
     @pytest.mark.parametrize("frame", ["3", "3{bad", '3{"columns":-5}', '3{"rows":99999}',
                                        '3{"columns":"80"}'])
     def test_bad_resize_ends_the_session_cleanly(self, gotty: Gotty, frame: str) -> None:
-        server = gotty("sh", "-c", "echo PID=$$; read x")
-        client = session(server)
-        pid = read_pid(client)
-        client.send_text(frame)
-        client.frames_until_close()
-        assert client.closed is not None and client.closed.code == 1002
-        assert "resize" in client.closed.reason
-        wait_for(lambda: not pid_alive(pid), 15, message="the process to end")
+        assert "resize" in frame_ends_session(gotty, frame).reason
 
 
 class TestInput:
@@ -213,13 +217,7 @@ class TestInput:
 
     @pytest.mark.parametrize("frame", ["", "0", "0abc", "9x", "\x00"])
     def test_unknown_or_empty_frame_ends_the_session(self, gotty: Gotty, frame: str) -> None:
-        server = gotty("sh", "-c", "echo PID=$$; read x")
-        client = session(server)
-        pid = read_pid(client)
-        client.send_text(frame)
-        client.frames_until_close()
-        assert client.closed is not None and client.closed.code == 1002
-        wait_for(lambda: not pid_alive(pid), 15, message="the process to end")
+        frame_ends_session(gotty, frame)
 
 
 class TestInit:
