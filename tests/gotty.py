@@ -6,6 +6,7 @@ the client is websocket-client, an implementation independent of the server's To
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -15,14 +16,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import websocket
 
 ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+T = TypeVar("T")
 URL_LINE = re.compile(r"HTTP server is listening at: (\S+)")
 
 
@@ -37,6 +40,36 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def run_async(coroutine: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+    """asyncio.run in a thread of its own: Playwright's sync API (browser tests in the same
+    pytest process) keeps an event loop running in the main thread."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            results.append(asyncio.run(coroutine))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"the coroutine did not finish within {timeout} s"
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def asciinema_cat(path: Path) -> bytes:
+    """The output events as read by asciinema's own (independent) asciicast v2 reader."""
+    result = subprocess.run([str(BIN / "asciinema"), "cat", str(path)], capture_output=True,
+                            timeout=60, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def pid_alive(pid: int) -> bool:

@@ -14,7 +14,6 @@ import random
 import resource
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,23 +23,13 @@ from typing import Any
 import pytest
 
 from gotty_py.audit.reader import Cast, read_cast, read_event_log
-from tests.gotty import Client, GottyProcess, basic, run_gotty, wait_for
+from tests.gotty import BIN, Client, GottyProcess, asciinema_cat, basic, run_gotty, wait_for
 
 Gotty = Callable[..., GottyProcess]
-BIN = Path(sys.executable).parent
-ASCIINEMA = BIN / "asciinema"
 AUDIT_CLI = BIN / "gotty-py-audit"
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-def asciinema_cat(path: Path) -> bytes:
-    result = subprocess.run([str(ASCIINEMA), "cat", str(path)], capture_output=True,
-                            timeout=60, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONIOENCODING": "utf-8"})
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
 
 def local_addr(client: Client) -> str:
     host, port = client.ws.sock.getsockname()[:2]

@@ -13,12 +13,8 @@ import json
 import os
 import random
 import re
-import subprocess
-import sys
 import threading
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
@@ -32,39 +28,9 @@ from gotty_py.audit.asciicast import (
 from gotty_py.audit.events import EventLog
 from gotty_py.audit.reader import file_digest, read_cast, read_event_log
 from gotty_py.audit.writer import BackgroundWriter, Backlog
+from tests.gotty import asciinema_cat, run_async
 
-ASCIINEMA = Path(sys.executable).parent / "asciinema"
-T = TypeVar("T")
 TEXT = "plain, é, €, 𝄞 (four bytes), 中文, and an emoji 🙂\r\n".encode()
-
-
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run in a thread of its own: Playwright's sync API (browser tests in the same
-    pytest process) keeps an event loop running in the main thread."""
-    results: list[T] = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            results.append(asyncio.run(coroutine))
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return results[0]
-
-
-def asciinema_cat(path: Path) -> bytes:
-    """The output events as read by asciinema's own (independent) asciicast v2 reader."""
-    result = subprocess.run([str(ASCIINEMA), "cat", str(path)], capture_output=True,
-                            timeout=30, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONIOENCODING": "utf-8"})
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def header() -> dict[str, object]:
@@ -142,7 +108,7 @@ async def recorded(tmp_path: Path, chunks: list[bytes]
 class TestRecording:
     def test_output_is_byte_exact_for_asciinema_and_our_reader(self, tmp_path: Path) -> None:
         chunks = [TEXT[i:i + 7] for i in range(0, len(TEXT), 7)] * 50
-        _, path, summary = run(recorded(tmp_path, chunks))
+        _, path, summary = run_async(recorded(tmp_path, chunks))
         expected = b"".join(chunks)
         assert asciinema_cat(path) == expected
         cast = read_cast(path)
@@ -158,7 +124,7 @@ class TestRecording:
         assert summary.invalid_utf8_bytes == 0
 
     def test_every_line_is_json_and_utf8(self, tmp_path: Path) -> None:
-        _, path, _ = run(recorded(tmp_path, [b"a\"\\\x00\x1b[31m\xff\n", "é".encode()]))
+        _, path, _ = run_async(recorded(tmp_path, [b"a\"\\\x00\x1b[31m\xff\n", "é".encode()]))
         raw = path.read_bytes()
         raw.decode("utf-8")  # strict: never invalid UTF-8, whatever the output was
         lines = raw.split(b"\n")
@@ -169,7 +135,7 @@ class TestRecording:
 
     def test_invalid_bytes_are_counted_in_the_summary_and_final_marker(self,
                                                                        tmp_path: Path) -> None:
-        _, path, summary = run(recorded(tmp_path, [b"\xff\xfe", b"ok\xe2\x82"]))
+        _, path, summary = run_async(recorded(tmp_path, [b"\xff\xfe", b"ok\xe2\x82"]))
         assert summary.invalid_utf8_bytes == 4
         cast = read_cast(path)
         assert cast.text() == "\ufffd\ufffdok\ufffd\ufffd"
@@ -182,7 +148,7 @@ class TestRecording:
             recorder.output(b"late")
             assert read_cast(path).text() == "x"
 
-        run(scenario())
+        run_async(scenario())
 
     def test_write_failure_is_reported_once_on_the_loop(self, tmp_path: Path) -> None:
         async def scenario() -> None:
@@ -207,7 +173,7 @@ class TestRecording:
             assert summary.error == "write failed: Bad file descriptor"
             assert summary.size == 0
 
-        run(scenario())
+        run_async(scenario())
 
 
 class TestWriter:
@@ -233,7 +199,7 @@ class TestWriter:
             assert written == [bytes([i]) * 100 for i in range(20)]  # nothing dropped
             assert writer.waits == 1
 
-        run(scenario())
+        run_async(scenario())
 
     def test_aclose_runs_everything_queued(self, tmp_path: Path) -> None:
         async def scenario() -> None:
@@ -245,7 +211,7 @@ class TestWriter:
             await writer.aclose()
             assert out == list(range(10_000))
 
-        run(scenario())
+        run_async(scenario())
 
 
 class TestEventLog:
@@ -262,7 +228,7 @@ class TestEventLog:
             assert [r["event"] for r in records] == ["start", "end"]
             assert os.stat(tmp_path / "sub" / "events.jsonl").st_mode & 0o777 == 0o600
 
-        run(scenario())
+        run_async(scenario())
 
     def test_unwritable_log_is_unhealthy_then_recovers(self, tmp_path: Path) -> None:
         async def scenario() -> None:
@@ -281,9 +247,9 @@ class TestEventLog:
             assert read_event_log(blocker / "events.jsonl") == [
                 {"event": "end", "prev_sha256": None}]
 
-        run(scenario())
+        run_async(scenario())
 
 
 def test_summary_hash_is_of_the_file(tmp_path: Path) -> None:
-    _, path, summary = run(recorded(tmp_path, [b"x" * 3_000_000]))
+    _, path, summary = run_async(recorded(tmp_path, [b"x" * 3_000_000]))
     assert summary.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from gotty_py.audit.reader import verify_chain
-from tests.gotty import Client, GottyProcess, wait_for
+from tests.gotty import BIN, Client, GottyProcess, wait_for
 
 Gotty = Callable[..., GottyProcess]
-AUDIT_CLI = Path(sys.executable).parent / "gotty-py-audit"
+AUDIT_CLI = BIN / "gotty-py-audit"
 
 
 def run_sessions(server: GottyProcess, count: int) -> None:

@@ -9,11 +9,10 @@ parts in test_session.py.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gotty_py.webtty.session import Launch, Session, SessionSettings
+from tests.gotty import run_async
 
 
 class RecordingMaster:
@@ -87,25 +86,6 @@ def make_session(width: int = 0, height: int = 0, spawn_yields: int = 0
     return Session(master, settings, authorize, spawn), master, slaves
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """asyncio.run in a thread of its own: Playwright's sync API (browser tests in the same
-    pytest process) keeps an event loop running in the main thread."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(scenario())
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive(), "scenario hung"
-    if errors:
-        raise errors[0]
-
-
 async def settle() -> None:
     for _ in range(10):
         await asyncio.sleep(0)
@@ -123,7 +103,7 @@ def test_a_resize_queued_with_the_init_is_the_starting_size() -> None:
         session.shutdown()
         await session.wait()
 
-    run(scenario)
+    run_async(scenario())
 
 
 def test_starting_size_honours_fixed_dimensions_and_ignores_zero() -> None:
@@ -142,7 +122,7 @@ def test_starting_size_honours_fixed_dimensions_and_ignores_zero() -> None:
             s.shutdown()
             await s.wait()
 
-    run(scenario)
+    run_async(scenario())
 
 
 def test_client_leaving_during_start_still_ends_the_process() -> None:
@@ -156,7 +136,7 @@ def test_client_leaving_during_start_still_ends_the_process() -> None:
         assert slaves and slaves[0].closed  # spawned meanwhile, then ended before wait()
         assert master.frames == []
 
-    run(scenario)
+    run_async(scenario())
 
 
 def test_an_observer_backlog_holds_the_output_pump() -> None:
@@ -191,4 +171,4 @@ def test_an_observer_backlog_holds_the_output_pump() -> None:
         session.shutdown()
         await session.wait()
 
-    run(scenario)
+    run_async(scenario())
