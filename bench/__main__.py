@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.gotty import Client, start_gotty
+from tests.gotty import Client, GottyProcess, start_gotty
 
 
 def rss_kib(pid: int) -> int:
@@ -25,16 +25,20 @@ def rss_kib(pid: int) -> int:
         return int(next(ln for ln in handle if ln.startswith("VmRSS:")).split()[1])
 
 
+def timed_session(server: GottyProcess) -> tuple[float, float]:
+    """(MiB of PTY output received, seconds) for one session from init to close."""
+    client = Client(server.ws_url, subprotocols=["webtty"])
+    start = time.perf_counter()
+    client.init()
+    client.frames_until_close()
+    return len(client.output) / 1024 / 1024, time.perf_counter() - start
+
+
 def throughput(size_mb: int = 64) -> None:
     server = start_gotty("-a", "127.0.0.1", "-p", "0", "sh", "-c",
                          f"stty raw -echo; head -c {size_mb * 1024 * 1024} /dev/zero")
     try:
-        client = Client(server.ws_url, subprotocols=["webtty"])
-        start = time.perf_counter()
-        client.init()
-        client.frames_until_close()
-        elapsed = time.perf_counter() - start
-        received = len(client.output) / 1024 / 1024
+        received, elapsed = timed_session(server)
         print(f"output throughput: {received / elapsed:8.1f} MB/s "
               f"({received:.0f} MiB PTY bytes in {elapsed:.2f} s, base64 over WebSocket)")
     finally:
@@ -254,14 +258,9 @@ def audit_throughput(size_mb: int = 128) -> None:
             args = ["-a", "127.0.0.1", "-p", "0"] + (["--audit-dir", tmp] if audit else [])
             server = start_gotty(*args, *command)
             try:
-                client = Client(server.ws_url, subprotocols=["webtty"])
-                start = time.perf_counter()
-                client.init()
-                client.frames_until_close()
-                elapsed = time.perf_counter() - start
+                received, elapsed = timed_session(server)
             finally:
                 server.stop()
-            received = len(client.output) / 1024 / 1024
             recorded = _dir_bytes(tmp) / 1024 / 1024
             print(f"text throughput, audit {'on ' if audit else 'off'}: "
                   f"{received / elapsed:7.1f} MB/s ({received:.0f} MiB in {elapsed:.2f} s"
