@@ -67,37 +67,42 @@ def request_summary(request: tornado.httputil.HTTPServerRequest) -> str:
     return f"{request.method} {request.path} ({request.remote_ip})"
 
 
-def log_handler_exception(handler: tornado.web.RequestHandler, typ: Any, value: Any,
-                          tb: Any) -> None:
-    """Tornado's log_exception prints the whole request (URI and headers); this does not."""
-    if isinstance(value, tornado.web.HTTPError):
-        if value.log_message:
-            log.warning("%d %s: %s", value.status_code, request_summary(handler.request),
-                        value.log_message % value.args)
-        return
-    log.error("Uncaught exception %s", request_summary(handler.request),
-              exc_info=(typ, value, tb))
+class TokenSafeLogging:
+    """Mixed into every handler: Tornado's own logs print the whole request (URI, so the
+    launch token, and headers, so credentials); these print method, path and peer."""
 
-
-class SiteHandler(tornado.web.RequestHandler):
-    """Base of every non-WebSocket route."""
+    request: tornado.httputil.HTTPServerRequest
 
     def _request_summary(self) -> str:
         return request_summary(self.request)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        log_handler_exception(self, typ, value, tb)
+        if isinstance(value, tornado.web.HTTPError):
+            if value.log_message:
+                log.warning("%d %s: %s", value.status_code, request_summary(self.request),
+                            value.log_message % value.args)
+            return
+        log.error("Uncaught exception %s", request_summary(self.request),
+                  exc_info=(typ, value, tb))
+
+
+class SiteRoute(TokenSafeLogging):
+    """Mixed into every non-WebSocket route: the security headers and Basic auth."""
 
     ctx: ServerContext
 
-    def initialize(self, ctx: ServerContext) -> None:
-        self.ctx = ctx
-
     def set_default_headers(self) -> None:
-        apply_security_headers(self)
+        apply_security_headers(self)  # type: ignore[arg-type]
 
     def prepare(self) -> None:
-        require_basic_auth(self, self.ctx)
+        require_basic_auth(self, self.ctx)  # type: ignore[arg-type]
+
+
+class SiteHandler(SiteRoute, tornado.web.RequestHandler):
+    """Base of the site routes that are not static files."""
+
+    def initialize(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
 
     def compute_etag(self) -> str | None:
         return None
@@ -140,27 +145,13 @@ class ConfigHandler(SiteHandler):
         self.finish(self.ctx.config_js)
 
 
-class StaticHandler(tornado.web.StaticFileHandler):
+class StaticHandler(SiteRoute, tornado.web.StaticFileHandler):
     """Bundled assets (`js/`, `css/`, icons) with the site's auth and headers."""
-
-    ctx: ServerContext
 
     def initialize(self, path: str, default_filename: str | None = None, *,  # type: ignore[override]
                    ctx: ServerContext) -> None:
         super().initialize(path, default_filename)
         self.ctx = ctx
-
-    def set_default_headers(self) -> None:
-        apply_security_headers(self)
-
-    def prepare(self) -> None:
-        require_basic_auth(self, self.ctx)
-
-    def _request_summary(self) -> str:
-        return request_summary(self.request)
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        log_handler_exception(self, typ, value, tb)
 
     def parse_url_path(self, url_path: str) -> str:
         return super().parse_url_path(STATIC_ALIASES.get(url_path, url_path))

@@ -20,7 +20,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocket
 
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Session
-from .handlers import log_handler_exception, request_summary, require_basic_auth
+from .handlers import TokenSafeLogging, require_basic_auth
 
 if TYPE_CHECKING:
     from .app import GottyServer as ServerContext
@@ -98,7 +98,7 @@ class WebSocketMaster:
         self._drained.set()
 
 
-class TermSocketHandler(tornado.websocket.WebSocketHandler):
+class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
     """One browser terminal connection."""
 
     ctx: ServerContext
@@ -111,12 +111,6 @@ class TermSocketHandler(tornado.websocket.WebSocketHandler):
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # GoTTY's /ws carries no Server header
-
-    def _request_summary(self) -> str:
-        return request_summary(self.request)
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        log_handler_exception(self, typ, value, tb)
 
     # --- admission -----------------------------------------------------------------------
 
