@@ -5,9 +5,11 @@ other test directory uses.) Servers are started with `tests.gotty.start_gotty`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from playwright.sync_api import ConsoleMessage, Page, WebSocket
 
@@ -40,6 +42,34 @@ class PageRecorder:
         self.received.append(received)
         ws.on("framesent", lambda payload: sent.append(_as_text(payload)))
         ws.on("framereceived", lambda payload: received.append(_as_text(payload)))
+
+    def wait_for_frames(
+        self,
+        page: Page,
+        direction: Literal["sent", "received"],
+        until: Callable[[list[str]], bool],
+        socket: int = 0,
+        timeout_ms: int = 15_000,
+    ) -> list[str]:
+        """The frames of one socket once `until` holds for them.
+
+        Playwright reports frames as events from the browser's network layer, which reach
+        Python independently of the page's own state: a title the page already shows may
+        come from a frame whose `framereceived` event is still on its way. So a test that
+        has waited on the page must still wait here before asserting on the wire. Events
+        are dispatched only while Playwright runs, hence the short page-side waits.
+        """
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            per_socket = self.sent if direction == "sent" else self.received
+            frames = list(per_socket[socket]) if socket < len(per_socket) else []
+            if until(frames):
+                return frames
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"socket {socket}: the {direction} frames never matched: {frames[:20]!r}"
+                )
+            page.wait_for_timeout(20)
 
     def _on_console(self, message: ConsoleMessage) -> None:
         self.console.append(f"{message.type}: {message.text}")

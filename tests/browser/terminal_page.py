@@ -34,21 +34,23 @@ class TerminalPage:
     def __init__(self, page: Page) -> None:
         self.page = page
 
-    def open(self, url: str, *, renderer: str | None = None) -> TerminalPage:
-        """Loads the page and waits until a session is open (init and resize sent)."""
+    def open(
+        self, url: str, *, renderer: str | None = None, still_open: bool = True
+    ) -> TerminalPage:
+        """Loads the page and waits until a session has opened (init and resize sent) and,
+        with `still_open`, is still open. A test whose command exits at once passes
+        `still_open=False`: its socket may well be closed before the first check runs."""
         if renderer is not None:
             url = f"{url}#renderer={renderer}"
         self.page.goto(url)
-        self.wait_open_count(1)
+        self.wait_open_count(1, still_open=still_open)
         return self
 
-    def wait_open_count(self, count: int) -> None:
-        self.page.wait_for_function(
-            "n => window.gotty && window.gotty.client.openCount >= n "
-            "&& window.gotty.client.connection !== null",
-            arg=count,
-            timeout=WAIT_MS,
-        )
+    def wait_open_count(self, count: int, *, still_open: bool = True) -> None:
+        condition = "n => window.gotty && window.gotty.client.openCount >= n"
+        if still_open:
+            condition += " && window.gotty.client.connection !== null"
+        self.page.wait_for_function(condition, arg=count, timeout=WAIT_MS)
 
     def focus(self) -> None:
         self.page.focus("textarea.xterm-helper-textarea")

@@ -52,7 +52,8 @@ def test_minted_url_opens_a_terminal_with_the_signed_args(
     assert "jwt=" not in page.url
     assert page.evaluate("location.search") == ""
     # The page read the token before removing it, and sent it in the init message.
-    assert json.loads(recorder.sent[0][0])["Arguments"] == "?" + url.split("?", 1)[1]
+    sent = recorder.wait_for_frames(page, "sent", lambda frames: len(frames) >= 1)
+    assert json.loads(sent[0])["Arguments"] == "?" + url.split("?", 1)[1]
     page.wait_for_function("() => document.title === 'alice in prod'", timeout=WAIT_MS)
 
     term.type_line("echo user=$GOTTY_USER typed-$((6*7))")
@@ -99,6 +100,8 @@ def test_reconnect_uses_the_sessions_ticket(
     term.wait_for_line("args: [x]")
     term.type_line("echo again-$((6*7))")
     term.wait_for_line("again-42")
-    second_init = json.loads(recorder.sent[1][0])
+    second_init = json.loads(
+        recorder.wait_for_frames(page, "sent", lambda frames: len(frames) >= 1, socket=1)[0]
+    )
     assert re.fullmatch(r"\?ticket=[\w%-]+", str(second_init["Arguments"]))
     assert "jwt=" not in str(second_init["Arguments"])

@@ -41,7 +41,7 @@ def test_typed_command_runs_and_output_shows(
     term.wait_for_line("hello-42")
     expect(page.locator(".gotty-readonly")).to_be_hidden()
 
-    sent = recorder.sent[0]
+    sent = recorder.wait_for_frames(page, "sent", lambda frames: len(frames) >= 2)
     init = init_frame(sent)
     assert init == {"Arguments": "", "AuthToken": "", "GottyPy": 1}
     assert sent[1].startswith("3"), sent[:3]
@@ -100,7 +100,8 @@ def test_large_paste_arrives_whole(
     term.wait_for_text("sha256=", timeout=30_000)
     expected = f"n={len(data)} sha256={hashlib.sha256(data).hexdigest()}"
     assert expected in term.buffer_text()
-    inputs = [f for f in recorder.sent[0] if f.startswith("1")]
+    sent = recorder.wait_for_frames(page, "sent", lambda frames: any(f[:1] == "1" for f in frames))
+    inputs = [f for f in sent if f.startswith("1")]
     assert len(inputs) == 1, "the paste must go out as one message"
 
 
@@ -127,7 +128,10 @@ def test_multibyte_characters_split_across_frames(
 
     assert sample in term.buffer_text().split("\n")
     assert "\ufffd" not in term.buffer_text()
-    outputs = [f for f in recorder.received[0] if f.startswith("1")]
+    received = recorder.wait_for_frames(
+        page, "received", lambda frames: sum(f.startswith("1") for f in frames) >= 8
+    )
+    outputs = [f for f in received if f.startswith("1")]
     assert len(outputs) >= 8, f"expected the bytes to arrive split, got {len(outputs)} frames"
 
 
@@ -154,7 +158,8 @@ def test_viewport_size_reaches_the_pty(
 
     term.type_line("echo size=$(stty size)")  # typed while the hint is still showing
     term.wait_for_line(f"size={new_rows} {new_cols}")
-    assert f'3{{"columns":{new_cols},"rows":{new_rows}}}' in recorder.sent[0]
+    resize = f'3{{"columns":{new_cols},"rows":{new_rows}}}'
+    assert resize in recorder.wait_for_frames(page, "sent", lambda frames: resize in frames)
     expect(page.locator(".gotty-size")).to_be_hidden(timeout=WAIT_MS)
 
 
@@ -165,7 +170,8 @@ def test_window_title_comes_from_the_server(
     server = gotty_server(*BASH, options=["--title-format", "Tïtle ✓ {{ .command }}"])
     TerminalPage(page).open(server.url)
     page.wait_for_function("() => document.title === 'Tïtle ✓ bash'", timeout=WAIT_MS)
-    assert "3Tïtle ✓ bash" in recorder.received[0]
+    title = "3Tïtle ✓ bash"
+    assert title in recorder.wait_for_frames(page, "received", lambda frames: title in frames)
 
 
 def test_read_only_session_ignores_keys_and_shows_badge(
@@ -195,7 +201,7 @@ def test_close_reason_is_shown(
     """When the command exits the server closes with a reason; the page shows it and
     keeps the output that came before."""
     server = gotty_server("python3", "-c", "import sys; print('bye-now'); sys.exit(3)")
-    term = TerminalPage(page).open(server.url)
+    term = TerminalPage(page).open(server.url, still_open=False)
     message = page.locator(".gotty-message")
     expect(message).to_be_visible(timeout=WAIT_MS)
     expect(message).to_have_text(re.compile(r"^Connection closed: .*exit.*\b3\b"))
@@ -221,9 +227,10 @@ def test_reconnect_gives_a_working_terminal(
     term.wait_for_line("again-42")
     page.screenshot(path=str(artifacts_dir / "reconnected.png"))
 
+    sent = recorder.wait_for_frames(page, "sent", lambda frames: len(frames) >= 2, socket=1)
     assert len(recorder.websockets) == 2
-    assert init_frame(recorder.sent[1])["GottyPy"] == 1
-    assert recorder.sent[1][1].startswith("3")
+    assert init_frame(sent)["GottyPy"] == 1
+    assert sent[1].startswith("3")
 
 
 def test_base_path_and_basic_auth(
@@ -243,7 +250,8 @@ def test_base_path_and_basic_auth(
         term.type_line("echo auth-$((6*7))")
         term.wait_for_line("auth-42")
         assert recorder.websockets[0].url.endswith("/sub/dir/ws")
-        assert init_frame(recorder.sent[0])["AuthToken"] == "user:s3cret"
+        sent = recorder.wait_for_frames(page, "sent", lambda frames: len(frames) >= 1)
+        assert init_frame(sent)["AuthToken"] == "user:s3cret"
         assert recorder.csp_violations() == []
     finally:
         context.close()
@@ -325,7 +333,8 @@ def test_jwt_is_removed_from_the_address_bar(
     server = gotty_server(*BASH, options=["-w"])
     TerminalPage(page).open(server.url + "?arg=one&jwt=abc.def.ghi&x=%20y")
     assert page.evaluate("location.search") == "?arg=one&x=%20y"
-    assert init_frame(recorder.sent[0])["Arguments"] == "?arg=one&jwt=abc.def.ghi&x=%20y"
+    sent = recorder.wait_for_frames(page, "sent", lambda frames: len(frames) >= 1)
+    assert init_frame(sent)["Arguments"] == "?arg=one&jwt=abc.def.ghi&x=%20y"
 
 
 def test_selection_is_copied_to_the_clipboard(
