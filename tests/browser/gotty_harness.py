@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from playwright.sync_api import ConsoleMessage, Page, WebSocket
+from terminal_page import WAIT_MS
 
 from tests.gotty import GottyProcess
 
@@ -49,7 +50,7 @@ class PageRecorder:
         direction: Literal["sent", "received"],
         until: Callable[[list[str]], bool],
         socket: int = 0,
-        timeout_ms: int = 15_000,
+        timeout_ms: int = WAIT_MS,
     ) -> list[str]:
         """The frames of one socket once `until` holds for them.
 
