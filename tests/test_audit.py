@@ -77,6 +77,16 @@ def check_end_line(end: dict[str, Any]) -> Cast:
     return cast
 
 
+def record_script(gotty: Gotty, audit: Path, script: str) -> tuple[Client, dict[str, Any], Cast]:
+    """Runs `sh -c script` in a recorded session until it ends: the client, the session's
+    end line, and its recording (already checked whole by `check_end_line`)."""
+    server = gotty("--audit-dir", str(audit), "sh", "-c", script)
+    client, remote = connect(server)
+    client.frames_until_close()
+    end = wait_line(audit / "sessions.jsonl", remote)
+    return client, end, check_end_line(end)
+
+
 def complete_lines_parse(path: Path) -> bytes:
     """Every complete line is JSON; returns the complete part (a crash may cut the last)."""
     data = path.read_bytes()
@@ -103,14 +113,10 @@ class TestRecordingContent:
         audit = tmp_path / "audit"
         # Raw mode: the PTY passes the bytes through untouched, in reads of up to 64 KiB that
         # split multibyte characters wherever they fall.
-        server = gotty("--audit-dir", str(audit), "sh", "-c", f"stty raw -echo; cat {source}")
-        client, remote = connect(server)
-        client.frames_until_close()
+        client, end, cast = record_script(gotty, audit, f"stty raw -echo; cat {source}")
         assert client.closed is not None and client.closed.code == 1000
         assert bytes(client.output) == text
 
-        end = wait_line(audit / "sessions.jsonl", remote)
-        cast = check_end_line(end)
         assert asciinema_cat(Path(end["recording"])) == bytes(client.output)
         assert cast.text().encode() == bytes(client.output)
         assert sum(1 for _, code, _ in cast.events if code == "o") > 4  # many PTY reads
@@ -149,13 +155,9 @@ class TestRecordingContent:
     def test_a_character_split_across_pty_reads_stays_whole(self, gotty: Gotty,
                                                             tmp_path: Path) -> None:
         audit = tmp_path / "audit"
-        server = gotty("--audit-dir", str(audit), "sh", "-c",
-                       r"stty raw -echo; printf 'x\342\202'; sleep 0.5; printf '\254y'")
-        client, remote = connect(server)
-        client.frames_until_close()
+        client, end, cast = record_script(
+            gotty, audit, r"stty raw -echo; printf 'x\342\202'; sleep 0.5; printf '\254y'")
         assert bytes(client.output) == "x€y".encode()
-        end = wait_line(audit / "sessions.jsonl", remote)
-        cast = check_end_line(end)
         outputs = [data for _, code, data in cast.events if code == "o"]
         assert outputs == ["x", "€y"]  # two reads; the split character is whole in the second
         assert end["invalid_utf8_bytes"] == 0
@@ -163,13 +165,8 @@ class TestRecordingContent:
     def test_invalid_utf8_is_replaced_counted_and_flagged(self, gotty: Gotty,
                                                           tmp_path: Path) -> None:
         audit = tmp_path / "audit"
-        server = gotty("--audit-dir", str(audit), "sh", "-c",
-                       r"stty raw -echo; printf 'a\377\376b\303'")
-        client, remote = connect(server)
-        client.frames_until_close()
+        client, end, cast = record_script(gotty, audit, r"stty raw -echo; printf 'a\377\376b\303'")
         assert bytes(client.output) == b"a\xff\xfeb\xc3"
-        end = wait_line(audit / "sessions.jsonl", remote)
-        cast = check_end_line(end)
         assert cast.text() == "a\ufffd\ufffdb\ufffd"  # one U+FFFD per invalid byte
         assert end["invalid_utf8_bytes"] == 3
         assert cast.events[-1][2].endswith("(3 invalid UTF-8 output bytes shown as U+FFFD)")
