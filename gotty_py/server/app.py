@@ -26,7 +26,8 @@ from tornado.httpserver import HTTPServer
 
 from ..backend.reaper import become_subreaper, get_reaper
 from ..options import Options
-from ..webtty.session import Refused, Session, SessionEnd, SessionObserver
+from ..webtty.session import Refused, Session, SessionObserver
+from ..webtty.state import SessionEnd
 from . import handlers
 from .audit_observer import AuditConfigError, AuditService
 from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError

@@ -14,7 +14,8 @@ import os
 import shlex
 import time
 from collections.abc import Awaitable
-from typing import Any
+from enum import StrEnum
+from typing import Any, assert_never
 
 from .. import __version__
 from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
@@ -26,7 +27,8 @@ from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS
 from ..config import expand_home
 from ..options import Options
 from ..webtty.protocol import CloseCode
-from ..webtty.session import Launch, Refused, Session, SessionEnd, SessionObserver
+from ..webtty.session import Launch, Refused, Session, SessionObserver
+from ..webtty.state import Disconnect, EndCause, SessionEnd, State
 from .sessions import CHILD_TERM, ClientInfo, SessionFactory
 
 log = logging.getLogger("gotty_py.audit")
@@ -46,15 +48,39 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__ if isinstance(exc, OSError) else str(exc)
 
 
-def outcome(end: SessionEnd) -> str:
+class Outcome(StrEnum):
     """One word for how a session ended, for listing and searching the event log."""
-    if end.cause == "client-closed":
-        return "network-lost" if end.detail == "connection lost" else "client-closed"
-    if end.cause == "process-exited":
-        return "exited"
-    if end.cause in ("shutdown", "refused", "audit-failed"):
-        return end.cause
-    return "error"
+
+    EXITED = "exited"
+    CLIENT_CLOSED = "client-closed"
+    NETWORK_LOST = "network-lost"
+    SHUTDOWN = "shutdown"
+    REFUSED = "refused"
+    AUDIT_FAILED = "audit-failed"
+    ERROR = "error"
+
+
+def outcome(end: SessionEnd) -> Outcome:
+    """The end's outcome; every cause is named, so a new one is a type error here."""
+    match end.cause:
+        case EndCause.PROCESS_EXITED:
+            return Outcome.EXITED
+        case EndCause.CLIENT_CLOSED:
+            return (Outcome.NETWORK_LOST if end.disconnect is Disconnect.LOST
+                    else Outcome.CLIENT_CLOSED)
+        case EndCause.SHUTDOWN:
+            return Outcome.SHUTDOWN
+        case EndCause.REFUSED:
+            return Outcome.REFUSED
+        case EndCause.AUDIT_FAILED:
+            return Outcome.AUDIT_FAILED
+        case (EndCause.PROTOCOL_ERROR | EndCause.INIT_TIMEOUT | EndCause.START_FAILED
+              | EndCause.INTERNAL_ERROR):
+            # A client that broke the protocol (a malformed init, or none in time), a
+            # command that could not start, a bug: nothing for the user to have done.
+            return Outcome.ERROR
+        case _:
+            assert_never(end.cause)
 
 
 class AuditService:
@@ -255,8 +281,9 @@ class AuditObserver(SessionObserver):
                   "; ending the session" if self.service.required else
                   "; THE SESSION CONTINUES UNRECORDED")
         self.recording_error = f"recording failed: {message}"
-        if self.service.required and self.session.state in ("starting", "running"):
-            self.session.abort("audit-failed", self.recording_error, CloseCode.INTERNAL_ERROR)
+        if self.service.required and self.session.state in (State.STARTING, State.RUNNING):
+            self.session.abort(EndCause.AUDIT_FAILED, self.recording_error,
+                               CloseCode.INTERNAL_ERROR)
 
     # --- session hooks ---------------------------------------------------------------------
 

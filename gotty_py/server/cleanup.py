@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..backend.hooks import HookResult, run_hook
-from ..webtty.session import Session, SessionEnd, SessionObserver
+from ..webtty.session import Session, SessionObserver
+from ..webtty.state import SessionEnd
 
 log = logging.getLogger("gotty_py.cleanup")
 

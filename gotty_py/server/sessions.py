@@ -25,12 +25,12 @@ from ..webtty.session import (
     Observers,
     Refused,
     Session,
-    SessionEnd,
     SessionObserver,
     SessionSettings,
     Slave,
     SpawnError,
 )
+from ..webtty.state import SessionEnd
 from .template import Template, title_variables
 
 log = logging.getLogger("gotty_py.server")

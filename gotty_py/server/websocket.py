@@ -20,6 +20,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocket
 
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Session
+from ..webtty.state import Disconnect, EndCause, State
 from .handlers import TokenSafeLogging, require_basic_auth
 
 if TYPE_CHECKING:
@@ -177,8 +178,8 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
 
     def _init_overdue(self, seconds: int) -> None:
         """A client that never sends its init holds a slot; GoTTY waits for it forever."""
-        if self.session is not None and self.session.state == "init":
-            self.session.abort("init-timeout", f"no init message within {seconds} s",
+        if self.session is not None and self.session.state is State.INIT:
+            self.session.abort(EndCause.INIT_TIMEOUT, f"no init message within {seconds} s",
                                CloseCode.POLICY_VIOLATION)
 
     def on_text_frame(self, data: bytes) -> Awaitable[None] | None:
@@ -198,9 +199,9 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         if self.master is not None:
             self.master.connection_lost()
         if self.session is not None:
-            code = self.close_code
-            detail = "client closed the connection" if code is not None else "connection lost"
-            self.session.client_closed(detail)
+            # A close frame carries a code; a dropped connection or a missed ping does not.
+            self.session.client_closed(Disconnect.CLOSED if self.close_code is not None
+                                       else Disconnect.LOST)
 
     def on_ping(self, data: bytes) -> None:
         pass

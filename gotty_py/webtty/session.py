@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 
 from . import protocol
 from .protocol import CloseCode, InitMessage, ProtocolError
+from .state import Disconnect, EndCause, SessionEnd, State, advance, describe_exit
 
 log = logging.getLogger("gotty_py.session")
 
@@ -103,16 +103,6 @@ class SessionSettings:
     preferences: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class SessionEnd:
-    """How a session ended, for logs and the audit trail."""
-
-    cause: str  # process-exited, client-closed, protocol-error, refused, shutdown, start-failed
-    detail: str
-    exit_status: int | None = None
-    close_code: int | None = None
-
-
 class SessionObserver:
     """Hooks for audit and accounting; the default does nothing."""
 
@@ -191,18 +181,6 @@ async def _wait_all(waits: list[Awaitable[None]]) -> None:
         await wait
 
 
-def describe_exit(status: int | None) -> str:
-    if status is None:
-        return "process exited"
-    if status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = str(-status)
-        return f"process killed by signal {name}"
-    return f"process exited with status {status}"
-
-
 class Session:
     """The state machine: waiting for init -> starting -> running -> ended."""
 
@@ -234,14 +212,18 @@ class Session:
         self.size: tuple[int, int] | None = None
         self._decoder = protocol.ClientFrameDecoder()
         self._pending: list[bytes] = []
-        self._state = "init"
+        self._state = State.INIT
         self._done = asyncio.get_running_loop().create_future()
         self._tasks: set[asyncio.Task[None]] = set()
         self._starter: asyncio.Task[None] | None = None
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         return self._state
+
+    def _ended(self) -> bool:
+        # A method, not a comparison: mypy would carry a narrowed state across an await.
+        return self._state is State.ENDED
 
     # --- events from the server ----------------------------------------------------------
 
@@ -251,33 +233,35 @@ class Session:
         Returns an awaitable when the process is not keeping up with the input: the server
         reads no further frames until it completes (input flow control, nothing dropped).
         """
-        if self._state == "init":
+        if self._state is State.INIT:
             if binary:
-                self._start_task(self._finish("protocol-error", "init message must be text",
+                self._start_task(self._finish(EndCause.PROTOCOL_ERROR,
+                                              "init message must be text",
                                               CloseCode.PROTOCOL_ERROR))
                 return None
-            self._state = "starting"
+            self._state = advance(self._state, State.STARTING)
             self._starter = self._start_task(self._start(frame))
             return None
-        if binary or self._state == "ended":
+        if binary or self._ended():
             return None
-        if self._state == "starting":
+        if self._state is State.STARTING:
             # Nothing is read from the client until the process has started (or failed).
             self._pending.append(frame)
             return self._started() if len(self._pending) > 64 else None
         self._handle(frame)
         slave = self.slave
-        if slave is not None and slave.input_backlogged and self._state == "running":
+        if slave is not None and slave.input_backlogged and self._state is State.RUNNING:
             return slave.drain_input()
         return None
 
-    def client_closed(self, detail: str = "client closed the connection") -> None:
-        self._start_task(self._finish("client-closed", detail, None))
+    def client_closed(self, how: Disconnect = Disconnect.CLOSED) -> None:
+        self._start_task(self._finish(EndCause.CLIENT_CLOSED, how.value, None, disconnect=how))
 
     def shutdown(self) -> None:
-        self._start_task(self._finish("shutdown", "server shutting down", CloseCode.GOING_AWAY))
+        self._start_task(self._finish(EndCause.SHUTDOWN, "server shutting down",
+                                      CloseCode.GOING_AWAY))
 
-    def abort(self, cause: str, detail: str, code: int) -> None:
+    def abort(self, cause: EndCause, detail: str, code: int) -> None:
         """End the session for a reason decided outside it (an init deadline, a limit)."""
         self._start_task(self._finish(cause, detail, code))
 
@@ -301,8 +285,8 @@ class Session:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("session task failed", exc_info=task.exception())
-            if self._state != "ended":
-                self._start_task(self._finish("internal-error", "internal error",
+            if self._state is not State.ENDED:
+                self._start_task(self._finish(EndCause.INTERNAL_ERROR, "internal error",
                                               CloseCode.INTERNAL_ERROR))
 
     async def _start(self, frame: bytes) -> None:
@@ -310,30 +294,30 @@ class Session:
             self.init = protocol.parse_init(frame)
             self.launch = await self._authorize(self.init)
         except ProtocolError as exc:
-            await self._finish("protocol-error", str(exc), CloseCode.PROTOCOL_ERROR)
+            await self._finish(EndCause.PROTOCOL_ERROR, str(exc), CloseCode.PROTOCOL_ERROR)
             return
         except Refused as exc:
-            await self._finish("refused", str(exc), CloseCode.POLICY_VIOLATION)
+            await self._finish(EndCause.REFUSED, str(exc), CloseCode.POLICY_VIOLATION)
             return
-        if self._state == "ended":
+        if self._ended():
             return
         self.size = self._initial_size()
         try:
             slave = await self._spawn(self.launch, self.size)
         except SpawnError as exc:
-            await self._finish("start-failed", f"failed to start command: {exc}",
+            await self._finish(EndCause.START_FAILED, f"failed to start command: {exc}",
                                CloseCode.INTERNAL_ERROR)
             return
         self.slave = slave
-        if self._state == "ended":  # ended while spawning: _finish closes the process
+        if self._ended():  # ended while spawning: _finish closes the process
             return
-        self._state = "running"
+        self._state = advance(self._state, State.RUNNING)
         self.observer.on_start(self)
         self._send_initial_frames()
         pending, self._pending = self._pending, []
         for queued in pending:
             self._handle(queued)
-        if self._state == "running":
+        if self._state is State.RUNNING:
             self._start_task(self._pump_output())
 
     def _send_initial_frames(self) -> None:
@@ -358,7 +342,8 @@ class Session:
         try:
             event = self._decoder.decode(frame)
         except ProtocolError as exc:
-            self._start_task(self._finish("protocol-error", str(exc), CloseCode.PROTOCOL_ERROR))
+            self._start_task(self._finish(EndCause.PROTOCOL_ERROR, str(exc),
+                                          CloseCode.PROTOCOL_ERROR))
             return
         if isinstance(event, protocol.Input):
             if self.launch.permit_write and event.data:
@@ -406,11 +391,11 @@ class Session:
 
     async def _pump_output(self) -> None:
         assert self.slave is not None
-        while self._state == "running":
+        while self._state is State.RUNNING:
             data = await self.slave.read()
             if not data:
                 break
-            if self._state != "running":
+            if self._state is not State.RUNNING:
                 # The session is ending for another reason; still account for what was read.
                 self.observer.on_output(data)
                 break
@@ -426,14 +411,15 @@ class Session:
             await asyncio.sleep(0)
         else:
             return
-        if self._state == "running":
+        if self._state is State.RUNNING:
             status = self.slave.exit_status
-            await self._finish("process-exited", describe_exit(status), CloseCode.NORMAL)
+            await self._finish(EndCause.PROCESS_EXITED, describe_exit(status), CloseCode.NORMAL)
 
-    async def _finish(self, cause: str, detail: str, code: int | None) -> None:
-        if self._state == "ended":
+    async def _finish(self, cause: EndCause, detail: str, code: int | None, *,
+                      disconnect: Disconnect | None = None) -> None:
+        if self._ended():
             return
-        self._state = "ended"
+        self._state = advance(self._state, State.ENDED)
         self._pending.clear()
         if code is not None:
             self.master.close(code, protocol.close_reason(detail))
@@ -450,6 +436,7 @@ class Session:
             detail=detail,
             exit_status=slave.exit_status if slave is not None else None,
             close_code=code,
+            disconnect=disconnect,
         )
         try:
             self.observer.on_end(self, self.end)

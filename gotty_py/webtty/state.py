@@ -1,0 +1,87 @@
+"""A session's states, the causes it can end with, and the record of how it ended.
+
+Rules of this module: states and causes are enums, never bare strings, so that a new
+member is a type error wherever a `match` ends in `assert_never`; their values are the
+words the logs and the audit event log have always used (a `StrEnum` serializes as its
+value). Which state may follow which is one table, `TRANSITIONS`, consulted by one helper,
+`advance`. No I/O, no asyncio.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """waiting for init -> starting (authorizing, spawning) -> running -> ended."""
+
+    INIT = "init"
+    STARTING = "starting"
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.INIT: frozenset({State.STARTING, State.ENDED}),
+    State.STARTING: frozenset({State.RUNNING, State.ENDED}),
+    State.RUNNING: frozenset({State.ENDED}),
+    State.ENDED: frozenset(),
+}
+
+
+class InvalidTransition(RuntimeError):
+    """A bug: the session tried a move the table does not allow."""
+
+
+def advance(current: State, to: State) -> State:
+    """`to`, if the table allows it from `current`; otherwise InvalidTransition."""
+    if to not in TRANSITIONS[current]:
+        raise InvalidTransition(f"session state {current} cannot become {to}")
+    return to
+
+
+class EndCause(StrEnum):
+    """Why a session ended; the `cause` of the event log's end line."""
+
+    PROCESS_EXITED = "process-exited"
+    CLIENT_CLOSED = "client-closed"  # the client went away; `Disconnect` says how
+    PROTOCOL_ERROR = "protocol-error"  # a malformed frame or init
+    REFUSED = "refused"  # authorization or a pre-spawn check said no
+    START_FAILED = "start-failed"  # the backend could not start the command
+    SHUTDOWN = "shutdown"  # the server is stopping
+    INIT_TIMEOUT = "init-timeout"  # no init message within --init-timeout
+    AUDIT_FAILED = "audit-failed"  # a required recording could not be written
+    INTERNAL_ERROR = "internal-error"  # a bug; logged with its traceback
+
+
+class Disconnect(StrEnum):
+    """How a client went away; the value is the end's detail text."""
+
+    CLOSED = "client closed the connection"  # a WebSocket close frame
+    LOST = "connection lost"  # TCP dropped, or the ping deadline passed
+
+
+@dataclass(frozen=True)
+class SessionEnd:
+    """How a session ended, for logs and the audit trail; made once, at the end."""
+
+    cause: EndCause
+    detail: str
+    exit_status: int | None = None
+    close_code: int | None = None
+    disconnect: Disconnect | None = None  # set exactly when cause is CLIENT_CLOSED
+
+
+def describe_exit(status: int | None) -> str:
+    """`process exited with status N` or `process killed by signal NAME`: the close reason."""
+    if status is None:
+        return "process exited"
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = str(-status)
+        return f"process killed by signal {name}"
+    return f"process exited with status {status}"
