@@ -135,7 +135,7 @@
 // Seconds to wait for the answer to a ping (at most the ping interval).
 // ws_ping_timeout = 20
 
-// Command run after each session's process is gone, e.g. to end what it left inside a container; words may hold {session} {user} {remote_addr} {command} {args} {arg0}.. {claim.NAME} (no shell is involved).
+// Command run after each session's process is gone, e.g. to end what it left inside a container; words may hold {session} {user} {remote_addr} {hostname} {date} {time} {command} {args} {arg0}.. {claim.NAME} (no shell is involved).
 // cleanup_command = ""
 
 // Seconds the cleanup command may run before it is killed.

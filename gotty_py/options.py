@@ -171,8 +171,9 @@ class Options:
                                   "ping interval)", flag="ws-ping-timeout", origin="gotty-py")
     cleanup_command: str = option("", "Command run after each session's process is gone, e.g. "
                                   "to end what it left inside a container; words may hold "
-                                  "{session} {user} {remote_addr} {command} {args} {arg0}.. "
-                                  "{claim.NAME} (no shell is involved)",
+                                  "{session} {user} {remote_addr} {hostname} {date} {time} "
+                                  "{command} {args} {arg0}.. {claim.NAME} (no shell is "
+                                  "involved)",
                                   flag="cleanup-command", origin="gotty-py")
     cleanup_timeout: int = option(30, "Seconds the cleanup command may run before it is killed",
                                   flag="cleanup-timeout", origin="gotty-py")

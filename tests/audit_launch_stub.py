@@ -20,7 +20,7 @@ from gotty_py.webtty.session import Launch
 def _grant(self: SessionFactory, init: InitMessage) -> Launch:
     data = json.loads(init.auth_token or "{}")
     args = parse_arguments(init.arguments) if self.options.permit_arguments else []
-    return Launch(extra_args=args, permit_write=self.options.permit_write,
+    return Launch(argv=(*self.command, *args), permit_write=self.options.permit_write,
                   user=data.get("user"), claims=data.get("claims", {}))
 
 

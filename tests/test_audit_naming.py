@@ -14,11 +14,11 @@ from gotty_py.audit.naming import (
     MAX_COMPONENT_BYTES,
     MAX_VALUE_CHARS,
     NameTemplate,
-    NameVariables,
     TemplateError,
     create_recording_file,
     safe_component,
 )
+from gotty_py.facts import SessionFacts
 
 HOSTILE = [
     "../../etc", "..", ".", "a/b", "/etc/passwd", "x\0y", "\0", "..\\..\\win", ".hidden",
@@ -27,14 +27,15 @@ HOSTILE = [
 ]
 
 
-def variables(**changes: object) -> NameVariables:
+def variables(**changes: object) -> SessionFacts:
     values: dict[str, object] = {
-        "started_at": 1_700_000_000.5, "session": "0123456789abcdef", "user": "alice",
-        "remote_addr": "127.0.0.1:4000", "argv": ["/usr/bin/kubectl", "exec", "pod-1"],
+        "started_at": 1_700_000_000.5, "id": "0123456789abcdef", "user": "alice",
+        "remote_addr": "127.0.0.1:4000", "argv": ("/usr/bin/kubectl", "exec", "pod-1"),
         "claims": {"pod": "web-0", "groups": ["a", "b"], "n": 3}, "hostname": "console-1",
+        "size": (80, 24),
     }
     values.update(changes)
-    return NameVariables(**values)  # type: ignore[arg-type]
+    return SessionFacts(**values)  # type: ignore[arg-type]
 
 
 class TestSafeComponent:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gotty_py.facts import SessionFacts
 from gotty_py.webtty.session import Launch, Session, SessionSettings
 from tests.gotty import run_async
 
@@ -33,7 +34,7 @@ class RecordingMaster:
 class InMemorySlave:
     pid = 4242
 
-    def __init__(self, size: tuple[int, int] | None) -> None:
+    def __init__(self, size: tuple[int, int]) -> None:
         self.started_with = size
         self.resizes: list[tuple[int, int]] = []
         self.written = bytearray()
@@ -74,15 +75,15 @@ def make_session(width: int = 0, height: int = 0, spawn_yields: int = 0
     slaves: list[InMemorySlave] = []
 
     async def authorize(_: object) -> Launch:
-        return Launch(permit_write=True)
+        return Launch(argv=("fake",), permit_write=True)
 
-    async def spawn(_: Launch, size: tuple[int, int] | None) -> InMemorySlave:
+    async def spawn(facts: SessionFacts, _env: object) -> InMemorySlave:
         for _ in range(spawn_yields):  # a spawn that takes a while, like a real fork+exec
             await asyncio.sleep(0)
-        slaves.append(InMemorySlave(size))
+        slaves.append(InMemorySlave(facts.size))
         return slaves[-1]
 
-    settings = SessionSettings(render_title=lambda v: "t", width=width, height=height)
+    settings = SessionSettings(render_title=lambda facts, v: "t", width=width, height=height)
     return Session(master, settings, authorize, spawn), master, slaves
 
 
@@ -117,7 +118,7 @@ def test_starting_size_honours_fixed_dimensions_and_ignores_zero() -> None:
         other.receive(b"{}", binary=False)
         other.receive(b"3{}", binary=False)  # hterm before layout: keep the default size
         await settle()
-        assert other_slaves[0].started_with is None
+        assert other_slaves[0].started_with == (80, 24)
         for s in (session, other):
             s.shutdown()
             await s.wait()

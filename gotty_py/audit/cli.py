@@ -19,7 +19,8 @@ from typing import Any
 
 import typer
 
-from ..config import ConfigError, expand_home, load_options
+from ..config import ConfigError, load_options
+from .events import event_log_location
 from .reader import (
     Cast,
     CastError,
@@ -30,8 +31,6 @@ from .reader import (
     sessions,
     verify_chain,
 )
-
-EVENT_LOG_NAME = "sessions.jsonl"
 
 app = typer.Typer(
     add_completion=False,
@@ -71,10 +70,9 @@ def event_log_path() -> Path:
         options = load_options(flags, os.environ).options
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    if options.audit_event_log:
-        return Path(expand_home(options.audit_event_log))
-    if options.audit_dir:
-        return Path(expand_home(options.audit_dir)) / EVENT_LOG_NAME
+    location = event_log_location(options.audit_event_log, options.audit_dir)
+    if location is not None:
+        return Path(location)
     raise _fail("no event log: give --event-log FILE (or set audit_dir / audit_event_log)")
 
 

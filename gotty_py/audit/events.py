@@ -24,10 +24,23 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..config import expand_home
 from .naming import DIR_MODE, FILE_MODE
 from .writer import BackgroundWriter
 
 log = logging.getLogger("gotty_py.audit")
+
+EVENT_LOG_NAME = "sessions.jsonl"  # in the audit directory, unless the log is named
+
+
+def event_log_location(event_log: str, audit_dir: str) -> str | None:
+    """Where the event log is: `--audit-event-log`, else `sessions.jsonl` in `--audit-dir`;
+    None with neither. The server and `gotty-py-audit` find it by this one rule."""
+    if event_log:
+        return expand_home(event_log)
+    if audit_dir:
+        return os.path.join(expand_home(audit_dir), EVENT_LOG_NAME)
+    return None
 
 
 def utc_iso(timestamp: float) -> str:

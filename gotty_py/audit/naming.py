@@ -1,4 +1,4 @@
-"""Recording file names: a template over session variables, each value a safe path component.
+"""Recording file names: a template over session facts, each value a safe path component.
 
 Rules of this module: no value, however hostile, can place a file outside the audit
 directory or onto another session's file. Values are percent-encoded into one path
@@ -13,27 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import re
-import string
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 from urllib.parse import quote
 
+from ..facts import SessionFacts
+from ..fields import FILE_NAMES, FieldError, FieldText
+
 DEFAULT_TEMPLATE = "{date}/{user}/{time}-{session}.cast"
-SIMPLE_FIELDS = ("date", "time", "session", "user", "remote_addr", "command", "hostname")
-_ARG_FIELD = re.compile(r"arg([0-9]{1,3})")
-_CLAIM_FIELD = re.compile(r"claim\.([A-Za-z0-9_.-]{1,64})")
-FIELD_HELP = ("{date} {time} {session} {user} {remote_addr} {command} {hostname} "
-              "{arg0} {arg1} ... {claim.NAME}")
 
 MAX_VALUE_CHARS = 64  # one substituted value, after encoding
 MAX_COMPONENT_BYTES = 200  # one rendered path component; NAME_MAX is 255, keep room for suffixes
-ANONYMOUS = "anonymous"  # {user} when the session has no user
-MISSING = "_"  # an {argN} or {claim.NAME} the session does not have; an empty value
+MISSING = FILE_NAMES.no_value  # a field the session does not have; an empty value
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
@@ -78,62 +69,8 @@ def safe_component(value: str, limit: int = MAX_VALUE_CHARS) -> str:
     return text
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                      default=str)
-
-
-@dataclass(frozen=True)
-class NameVariables:
-    """What a file name may be made of; all known once the session is authorized."""
-
-    started_at: float  # Unix time of the connection
-    session: str
-    user: str | None
-    remote_addr: str
-    argv: Sequence[str]  # the whole command line, the command first
-    claims: Mapping[str, Any] = field(default_factory=dict)
-    hostname: str = ""
-
-    def raw(self, name: str) -> str | None:
-        """The unencoded value of one field; None when the session has no such value."""
-        moment = time.gmtime(self.started_at)
-        if name == "date":
-            return time.strftime("%Y-%m-%d", moment)
-        if name == "time":
-            return time.strftime("%H%M%S", moment)
-        if name == "session":
-            return self.session
-        if name == "user":
-            return self.user if self.user else ANONYMOUS
-        if name == "remote_addr":
-            return self.remote_addr
-        if name == "hostname":
-            return self.hostname
-        if name == "command":
-            return os.path.basename(self.argv[0]) if self.argv else None
-        arg = _ARG_FIELD.fullmatch(name)
-        if arg is not None:
-            index = int(arg.group(1)) + 1  # {arg0} is the first argument after the command
-            return self.argv[index] if index < len(self.argv) else None
-        claim = _CLAIM_FIELD.fullmatch(name)
-        if claim is not None and claim.group(1) in self.claims:
-            return _text(self.claims[claim.group(1)])
-        return None
-
-
-def _known_field(name: str) -> bool:
-    return (name in SIMPLE_FIELDS or _ARG_FIELD.fullmatch(name) is not None
-            or _CLAIM_FIELD.fullmatch(name) is not None)
-
-
-Piece = tuple[str, str | None]  # literal text, then a field name or None
-
-
 class NameTemplate:
-    """A parsed template such as `{date}/{user}/{time}-{session}.cast`.
+    """A parsed template such as `{date}/{user}/{time}-{session}.cast` (`fields` grammar).
 
     Each `/` of the template is a directory level; braces hold field names (`{{` and `}}`
     are literal braces). Checked once at start-up, so that a typo is an error then, not a
@@ -148,38 +85,23 @@ class NameTemplate:
             raise TemplateError("the template contains a NUL character")
         if template.startswith("/"):
             raise TemplateError("the template must be relative to the audit directory")
-        self.segments: list[list[Piece]] = []
-        formatter = string.Formatter()
+        self.segments: list[FieldText] = []
         for segment in template.split("/"):
             if not segment:
                 raise TemplateError(f"empty path segment in {template!r}")
             try:
-                parsed = list(formatter.parse(segment))
-            except ValueError as exc:
-                raise TemplateError(f"{exc} in {template!r}") from None
-            pieces: list[Piece] = []
-            for literal, name, spec, conversion in parsed:
-                if name is not None:
-                    if spec or conversion:
-                        raise TemplateError(f"field {{{name}}} may not have a format or "
-                                            "conversion")
-                    if not _known_field(name):
-                        raise TemplateError(f"unknown field {{{name}}} (known: {FIELD_HELP})")
-                pieces.append((literal, name))
-            if all(name is None for _, name in pieces) and segment in (".", ".."):
+                parsed = FieldText(segment, FILE_NAMES)
+            except FieldError as exc:
+                raise TemplateError(str(exc)) from None
+            if not parsed.has_fields and segment in (".", ".."):
                 raise TemplateError(f"path segment {segment!r} is not allowed")
-            self.segments.append(pieces)
+            self.segments.append(parsed)
 
-    def render(self, variables: NameVariables) -> list[str]:
+    def render(self, facts: SessionFacts) -> list[str]:
         """The path components (directories, then the file name), each a safe name."""
         components: list[str] = []
-        for pieces in self.segments:
-            text = ""
-            for literal, name in pieces:
-                text += literal
-                if name is not None:
-                    value = variables.raw(name)
-                    text += MISSING if value is None else safe_component(value)
+        for segment in self.segments:
+            text = segment.render(facts, encode=safe_component)
             raw = text.encode("utf-8", "surrogatepass")
             if len(raw) > MAX_COMPONENT_BYTES:
                 text = _cut(text, MAX_COMPONENT_BYTES, raw)

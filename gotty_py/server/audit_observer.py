@@ -19,21 +19,20 @@ from typing import Any, assert_never
 
 from .. import __version__
 from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
-from ..audit.events import EventLog, utc_iso
-from ..audit.naming import NameTemplate, NameVariables, TemplateError
+from ..audit.events import EventLog, event_log_location, utc_iso
+from ..audit.naming import NameTemplate, TemplateError
 from ..audit.writer import BackgroundWriter
 from ..backend.hooks import HookResult
-from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS
 from ..config import expand_home
+from ..facts import TERMINAL_TYPE, SessionFacts
 from ..options import Options
 from ..webtty.protocol import CloseCode
-from ..webtty.session import Launch, Refused, Session, SessionObserver
+from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import Disconnect, EndCause, SessionEnd, State
-from .sessions import CHILD_TERM, ClientInfo, SessionFactory
+from .sessions import SessionFactory
 
 log = logging.getLogger("gotty_py.audit")
 
-EVENT_LOG_NAME = "sessions.jsonl"
 METADATA_KEY = "x-gotty-py"
 
 
@@ -96,14 +95,11 @@ class AuditService:
         except TemplateError as exc:
             raise AuditConfigError(f"invalid audit_file_name (--audit-file-name) "
                                    f"{options.audit_file_name!r}: {exc}") from None
-        event_log_path = (expand_home(options.audit_event_log) if options.audit_event_log
-                          else os.path.join(self.directory, EVENT_LOG_NAME) if self.directory
-                          else "")
+        event_log_path = event_log_location(options.audit_event_log, options.audit_dir)
         self.required = options.audit_required
         self.record_input = options.audit_input
         self.writer = BackgroundWriter()
         self.event_log = EventLog(event_log_path, self.writer) if event_log_path else None
-        self._observers: dict[str, AuditObserver] = {}
 
     @staticmethod
     def wanted(options: Options) -> bool:
@@ -111,7 +107,6 @@ class AuditService:
 
     def install(self, factory: SessionFactory) -> None:
         factory.observer_factories.append(self.observe)
-        factory.launch_checks.append(self.check_launch)
 
     def start(self) -> None:
         """Start the writer thread and say where the audit trail goes (at server start)."""
@@ -139,28 +134,18 @@ class AuditService:
             self.writer.submit(self.event_log.close)
         await self.writer.aclose()
 
-    def observe(self, session: Session, client: ClientInfo) -> SessionObserver:
-        observer = AuditObserver(self, session, client)
-        self._observers[session.id] = observer
-        return observer
+    def observe(self) -> SessionObserver:
+        return AuditObserver(self)
 
-    async def check_launch(self, session: Session, client: ClientInfo, launch: Launch) -> None:
-        observer = self._observers.get(session.id)
-        if observer is not None:
-            await observer.prepare(launch)
-
-    def forget(self, session: Session) -> None:
-        self._observers.pop(session.id, None)
-
-    def record_cleanup(self, session: Session, result: HookResult) -> None:
+    def record_cleanup(self, facts: SessionFacts, result: HookResult) -> None:
         """One event-log line per cleanup hook run, after the session's end line."""
         if self.event_log is None:
             return
         self.event_log.submit({
             "event": "cleanup",
             "time": utc_iso(time.time()),
-            "session": session.id,
-            "user": session.launch.user if session.launch else None,
+            "session": facts.id,
+            "user": facts.user,
             "argv": result.argv,
             "ok": result.ok,
             "exit_status": result.exit_code,
@@ -174,95 +159,63 @@ class AuditService:
 class AuditObserver(SessionObserver):
     """One session's recording and event-log lines."""
 
-    def __init__(self, service: AuditService, session: Session, client: ClientInfo) -> None:
+    def __init__(self, service: AuditService) -> None:
         self.service = service
-        self.session = session
-        self.client = client
-        self.connected_at = time.time()
         self._connected_mono = time.monotonic()
-        self.launch: Launch | None = None
+        # Known from before_spawn on: the session a failing recording ends (fail closed).
+        self._session: Session | None = None
         self.recorder: SessionRecorder | None = None
         self.recording_error: str | None = None
         self._size_recorded: tuple[int, int] | None = None
 
     # --- what the session is ---------------------------------------------------------------
 
-    @property
-    def argv(self) -> list[str]:
-        launch = self.session.launch or self.launch
-        return self.service.command + (list(launch.extra_args) if launch else [])
-
-    def _who(self) -> dict[str, Any]:
-        launch = self.session.launch or self.launch
-        slave = self.session.slave
+    def _who(self, session: Session) -> dict[str, Any]:
+        facts = session.facts
+        slave = session.slave
         return {
-            "session": self.session.id,
-            "user": launch.user if launch else None,
-            "remote_addr": self.client.remote_addr,
-            "user_agent": self.client.headers.get("User-Agent"),
-            "argv": self.argv,
-            "claims": dict(launch.claims) if launch else {},
+            "session": session.id,
+            "user": facts.user if facts else None,
+            "remote_addr": session.remote_addr,
+            "user_agent": session.user_agent,
+            # Before the grant decided, the server's own command line.
+            "argv": list(facts.argv if facts else self.service.command),
+            "claims": dict(facts.claims) if facts else {},
             "pid": slave.pid if slave is not None else None,
             "host": self.service.hostname,
         }
 
-    def _size(self) -> tuple[int, int]:
-        options = self.service.options
-        size = self.session.size
-        if size is None or 0 in size:
-            return (options.width or DEFAULT_COLUMNS, options.height or DEFAULT_ROWS)
-        return size
-
-    def _title(self) -> str:
-        slave = self.session.slave
-        launch = self.session.launch
-        if slave is None:
-            return ""
-        variables = dict(slave.title_variables())
-        if launch is not None and launch.claims:
-            variables["claims"] = launch.claims
-        if launch is not None and launch.user is not None:
-            variables["user"] = launch.user
-        try:
-            return self.session.settings.render_title(variables)
-        except Exception:
-            return ""
-
-    def _header(self) -> dict[str, Any]:
-        columns, rows = self._size()
-        launch = self.session.launch or self.launch
+    def _header(self, session: Session, facts: SessionFacts) -> dict[str, Any]:
+        columns, rows = facts.size
         metadata = {
-            **self._who(),
-            "started_at": utc_iso(self.connected_at),
-            "permit_write": launch.permit_write if launch else False,
+            **self._who(session),
+            "started_at": utc_iso(facts.started_at),
+            "permit_write": facts.writable,
             "input_recorded": self.service.record_input,
             "server": f"gotty-py {__version__}",
         }
         return build_header(width=columns, height=rows, timestamp=time.time(),
-                            command=shlex.join(self.argv), title=self._title(),
-                            env={"TERM": CHILD_TERM}, metadata=metadata,
+                            command=shlex.join(facts.argv), title=session.title or "",
+                            env={"TERM": TERMINAL_TYPE}, metadata=metadata,
                             metadata_key=METADATA_KEY)
 
     # --- before the process is started -------------------------------------------------------
 
-    async def prepare(self, launch: Launch) -> None:
+    async def before_spawn(self, session: Session) -> None:
         """Open the recording; with recording required, refuse the session if it cannot be."""
-        self.launch = launch
+        assert session.facts is not None
+        self._session = session
         service = self.service
         if service.directory is not None:
-            variables = NameVariables(
-                started_at=self.connected_at, session=self.session.id, user=launch.user,
-                remote_addr=self.client.remote_addr, argv=self.argv, claims=launch.claims,
-                hostname=service.hostname)
             try:
-                components = service.template.render(variables)
+                components = service.template.render(session.facts)
                 self.recorder = await SessionRecorder.create(
-                    service.writer, service.directory, components, self.session.id,
+                    service.writer, service.directory, components, session.id,
                     on_error=self._recording_failed)
             except (OSError, ValueError) as exc:
                 self.recording_error = f"recording unavailable: {_reason(exc)}"
                 log.error("Audit: cannot open a recording in %s for session %s from %s: %s%s",
-                          service.directory, self.session.id, self.client.remote_addr, exc,
+                          service.directory, session.id, session.remote_addr, exc,
                           "; session refused" if service.required else
                           "; SESSION RUNS UNRECORDED")
                 if service.required:
@@ -271,40 +224,41 @@ class AuditObserver(SessionObserver):
         if service.required and event_log is not None and not event_log.healthy:
             self.recording_error = "audit event log unavailable"
             log.error("Audit: event log %s unusable (%s); session %s refused", event_log.path,
-                      event_log.last_error, self.session.id)
+                      event_log.last_error, session.id)
             raise Refused(self.recording_error)
 
     def _recording_failed(self, message: str) -> None:
         recorder = self.recorder
+        session = self._session
         log.error("Audit: recording %s of session %s failed: %s%s",
-                  recorder.path if recorder else "?", self.session.id, message,
+                  recorder.path if recorder else "?", session.id if session else "?", message,
                   "; ending the session" if self.service.required else
                   "; THE SESSION CONTINUES UNRECORDED")
         self.recording_error = f"recording failed: {message}"
-        if self.service.required and self.session.state in (State.STARTING, State.RUNNING):
-            self.session.abort(EndCause.AUDIT_FAILED, self.recording_error,
-                               CloseCode.INTERNAL_ERROR)
+        if (self.service.required and session is not None
+                and session.state in (State.STARTING, State.RUNNING)):
+            session.abort(EndCause.AUDIT_FAILED, self.recording_error, CloseCode.INTERNAL_ERROR)
 
     # --- session hooks ---------------------------------------------------------------------
 
     def on_start(self, session: Session) -> None:
+        facts = session.facts
+        assert facts is not None
         recorder = self.recorder
-        columns, rows = self._size()
+        columns, rows = facts.size
         if recorder is not None:
-            recorder.start(self._header())
+            recorder.start(self._header(session, facts))
             self._size_recorded = (columns, rows)
-            user = self.launch.user if self.launch else None
-            recorder.marker(f"connect {self.client.remote_addr}" + (f" as {user}" if user
-                                                                    else ""))
+            recorder.marker(f"connect {session.remote_addr}"
+                            + (f" as {facts.user}" if facts.user else ""))
         if self.service.event_log is not None:
-            launch = session.launch
             self.service.event_log.submit({
                 "event": "start",
                 "time": utc_iso(time.time()),
-                **self._who(),
-                "start": utc_iso(self.connected_at),
+                **self._who(session),
+                "start": utc_iso(session.started_at),
                 "size": f"{columns}x{rows}",
-                "permit_write": launch.permit_write if launch else False,
+                "permit_write": facts.writable,
                 "recording": recorder.path if recorder else None,
                 "recording_error": self.recording_error,
                 "input_recorded": self.service.record_input and recorder is not None,
@@ -327,13 +281,12 @@ class AuditObserver(SessionObserver):
             self.recorder.resize(columns, rows)
 
     def on_end(self, session: Session, end: SessionEnd) -> None:
-        self.service.forget(session)
         now = time.time()
         record: dict[str, Any] = {
             "event": "end",
             "time": utc_iso(now),
-            **self._who(),
-            "start": utc_iso(self.connected_at),
+            **self._who(session),
+            "start": utc_iso(session.started_at),
             "end": utc_iso(now),
             "duration": round(time.monotonic() - self._connected_mono, 3),
             "outcome": outcome(end),
@@ -353,7 +306,8 @@ class AuditObserver(SessionObserver):
                                   "recording_error": self.recording_error}, sync=True)
             return
         if not recorder.started:  # refused or failed after the file was opened
-            recorder.start(self._header())
+            assert session.facts is not None  # a recording is opened only once they are known
+            recorder.start(self._header(session, session.facts))
         known_error = self.recording_error
 
         def write_end_line(summary: RecordingSummary) -> None:  # in the writer thread

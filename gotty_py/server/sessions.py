@@ -10,14 +10,16 @@ user and (only downwards) write permission; `?arg=` values are never read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..auth.basic import token_matches
 from ..auth.jwt import LaunchTokenVerifier, TokenRejected, VerifiedLaunch
 from ..auth.tickets import ReconnectTickets
-from ..backend.localcommand import DEFAULT_COLUMNS, DEFAULT_ROWS, LocalCommand, SpawnFailed
+from ..backend.environment import session_environment, session_marker
+from ..backend.localcommand import LocalCommand, SpawnFailed
+from ..facts import TERMINAL_TYPE, SessionFacts
 from ..options import Options
 from ..webtty.protocol import InitMessage, parse_arguments, query_values
 from ..webtty.session import (
@@ -35,12 +37,8 @@ from .template import Template, title_variables
 
 log = logging.getLogger("gotty_py.server")
 
-CHILD_TERM = "xterm-256color"
 RECONNECT_TICKET = "reconnect_ticket"
 RECONNECT_TICKET_GRACE = 30  # seconds beyond --reconnect-time a ticket stays redeemable
-# Set in the command's environment: identifies the session, and marks every process it
-# starts so that all of them can be ended with the session.
-SESSION_MARKER = "GOTTY_SESSION_ID"
 # Headers never copied into a child's environment by --pass-headers: secrets, and Proxy,
 # which would set HTTP_PROXY for the child ("httpoxy").
 PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"}
@@ -60,19 +58,7 @@ class ClientInfo:
         return [(name, ",".join(get_list(name))) for name in self.headers]
 
 
-ObserverFactory = Callable[[Session, ClientInfo], SessionObserver]
-# Runs after authorization and before the process is spawned; raising `Refused` refuses the
-# session (close 1008 with the text as reason) and nothing is started. The audit recording
-# is opened here, so that "recording required" can fail closed.
-LaunchCheck = Callable[[Session, ClientInfo, Launch], Awaitable[None]]
-
-
-def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    """The command's environment: ours, less GOTTY_* (credentials), TERM set, plus extras."""
-    env = {key: value for key, value in base.items() if not key.startswith("GOTTY_")}
-    env["TERM"] = CHILD_TERM
-    env.update(extra)
-    return env
+ObserverFactory = Callable[[], SessionObserver]
 
 
 def header_environment(client: ClientInfo) -> dict[str, str]:
@@ -84,17 +70,16 @@ def header_environment(client: ClientInfo) -> dict[str, str]:
     }
 
 
-def launch_from_verified(verified: VerifiedLaunch, server_permits_write: bool) -> Launch:
+def launch_from_verified(verified: VerifiedLaunch, command: Sequence[str],
+                         server_permits_write: bool) -> Launch:
     """A verified token's session: its args after the command's, its `sub` as the user
     (GOTTY_USER for the child), and write only if the server permits it and the token
     does not take it away."""
-    env = {"GOTTY_USER": verified.user} if verified.user is not None else {}
     return Launch(
-        extra_args=list(verified.args),
+        argv=(*command, *verified.args),
         permit_write=server_permits_write and verified.write is not False,
         user=verified.user,
         claims=dict(verified.claims),
-        env=env,
     )
 
 
@@ -110,6 +95,14 @@ class _ArmTicketAtEnd(SessionObserver):
         ticket = session.launch.info.get(RECONNECT_TICKET) if session.launch else None
         if ticket:
             self._tickets.expire_after_end(ticket, self._window)
+
+
+class _ClaimOnce(SessionObserver):
+    def __init__(self, claim: Callable[[], None]) -> None:
+        self._claim = claim
+
+    async def before_spawn(self, session: Session) -> None:
+        self._claim()
 
 
 class SessionFactory:
@@ -131,7 +124,6 @@ class SessionFactory:
         if verifier is not None and options.enable_reconnect:
             self.tickets = ReconnectTickets()
             self.observer_factories.append(self._arm_ticket_at_end)
-        self.launch_checks: list[LaunchCheck] = []
 
     def grant(self, init: InitMessage) -> Launch:
         """GoTTY's authorization: the init token must equal the credential. In JWT mode the
@@ -141,7 +133,7 @@ class SessionFactory:
         if self.verifier is not None:
             return self._launch_from_token(init)
         args = parse_arguments(init.arguments) if self.options.permit_arguments else []
-        return Launch(extra_args=args, permit_write=self.options.permit_write)
+        return Launch(argv=(*self.command, *args), permit_write=self.options.permit_write)
 
     def _launch_from_token(self, init: InitMessage) -> Launch:
         assert self.verifier is not None
@@ -156,7 +148,7 @@ class SessionFactory:
                 verified = self.verifier.verify(tokens[0] if tokens else None)
             except TokenRejected as exc:
                 raise Refused(exc.reason) from None
-            launch = launch_from_verified(verified, self.options.permit_write)
+            launch = launch_from_verified(verified, self.command, self.options.permit_write)
         if self.tickets is None:
             return launch
         try:
@@ -172,16 +164,26 @@ class SessionFactory:
             raise Refused("reconnect ticket expired or already used")
         return launch
 
-    def _arm_ticket_at_end(self, session: Session, _client: ClientInfo) -> SessionObserver:
+    def _arm_ticket_at_end(self) -> SessionObserver:
         assert self.tickets is not None
         return _ArmTicketAtEnd(self.tickets, self.options.reconnect_time + RECONNECT_TICKET_GRACE)
+
+    def render_title(self, facts: SessionFacts, slave_variables: Mapping[str, Any]) -> str:
+        """GoTTY's title variables, plus the token's user and claims beside the process's."""
+        variables = dict(slave_variables)
+        if facts.claims:
+            variables["claims"] = dict(facts.claims)
+        if facts.user is not None:
+            variables["user"] = facts.user
+        return self.title_template.render(title_variables(
+            self.server_variables, {"remote_addr": facts.remote_addr}, variables))
 
     def create(self, master: Any, client: ClientInfo, *, claim_once: Callable[[], None],
                observers: Sequence[SessionObserver] = ()) -> Session:
         options = self.options
         settings = SessionSettings(
-            render_title=lambda slave_vars: self.title_template.render(title_variables(
-                self.server_variables, {"remote_addr": client.remote_addr}, slave_vars)),
+            render_title=self.render_title,
+            hostname=self.server_variables["hostname"],
             width=options.width,
             height=options.height,
             reconnect_seconds=options.reconnect_time if options.enable_reconnect else None,
@@ -199,38 +201,34 @@ class SessionFactory:
                        and self.tickets is not None else "Launch token")
                 log.info("%s accepted for user %r (jti %r) from %s", how, launch.user,
                          launch.claims.get("jti"), client.remote_addr)
-            for check in self.launch_checks:
-                await check(session, client, launch)
-            claim_once()  # after the checks: a refused session does not use up --once
+            if options.pass_headers:
+                launch = replace(launch, env=header_environment(client))
             return launch
 
-        async def spawn(launch: Launch, size: tuple[int, int] | None) -> Slave:
-            return self.spawn(session, client, launch, size)
+        async def spawn(facts: SessionFacts, env: Mapping[str, str]) -> Slave:
+            return self.spawn(facts, env)
 
-        session = Session(master, settings, authorize, spawn, remote_addr=client.remote_addr)
         watchers = list(observers)
-        watchers.extend(factory(session, client) for factory in self.observer_factories)
-        session.observer = Observers(watchers)
-        return session
+        watchers.extend(factory() for factory in self.observer_factories)
+        # Last: a session refused by an earlier check does not use up --once.
+        watchers.append(_ClaimOnce(claim_once))
+        return Session(master, settings, authorize, spawn, Observers(watchers),
+                       remote_addr=client.remote_addr,
+                       user_agent=client.headers.get("User-Agent"))
 
-    def spawn(self, session: Session, client: ClientInfo, launch: Launch,
-              size: tuple[int, int] | None) -> LocalCommand:
+    def spawn(self, facts: SessionFacts, env: Mapping[str, str]) -> LocalCommand:
         options = self.options
-        columns, rows = size or (options.width or DEFAULT_COLUMNS, options.height or DEFAULT_ROWS)
-        extra_env = header_environment(client) if options.pass_headers else {}
-        extra_env.update(launch.env)
-        marker = f"{SESSION_MARKER}={session.id}"
-        extra_env[SESSION_MARKER] = session.id
+        columns, rows = facts.size
         try:
             return LocalCommand.spawn(
-                self.command + launch.extra_args,
-                env=child_environment(self.environ, extra_env),
+                facts.argv,
+                env=session_environment(self.environ, facts, {"TERM": TERMINAL_TYPE, **env}),
                 columns=columns,
                 rows=rows,
                 close_signal=options.close_signal,
                 close_timeout=options.effective_close_timeout(),
-                marker=marker,
+                marker=session_marker(facts),
             )
         except SpawnFailed as exc:
-            log.warning("Failed to start command for %s: %s", client.remote_addr, exc)
+            log.warning("Failed to start command for %s: %s", facts.remote_addr, exc)
             raise SpawnError(str(exc)) from exc

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -206,7 +207,7 @@ def encode_title(title: str) -> str:
     return SET_WINDOW_TITLE + title
 
 
-def encode_preferences(preferences: dict[str, Any]) -> str:
+def encode_preferences(preferences: Mapping[str, Any]) -> str:
     """GoTTY sends its hterm preferences with dashes in the keys (font_size -> font-size)."""
     kebab = {key.replace("_", "-"): value for key, value in preferences.items()}
     return SET_PREFERENCES + json.dumps(kebab, separators=(",", ":"), sort_keys=True)
@@ -220,7 +221,7 @@ def encode_buffer_size(size: int = ANNOUNCED_BUFFER_SIZE) -> str:
     return SET_BUFFER_SIZE + json.dumps(size)
 
 
-def encode_session_info(info: dict[str, Any]) -> str:
+def encode_session_info(info: Mapping[str, Any]) -> str:
     return SET_SESSION_INFO + json.dumps(info, separators=(",", ":"), sort_keys=True)
 
 

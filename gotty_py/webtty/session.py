@@ -13,10 +13,11 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..facts import SessionFacts, Target
 from . import protocol
 from .protocol import CloseCode, InitMessage, ProtocolError
 from .state import Disconnect, EndCause, SessionEnd, State, advance, describe_exit
@@ -71,21 +72,24 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Launch:
-    """What authorization decided for one session."""
+    """What authorization decided for one session: what runs, for whom, with what rights."""
 
-    extra_args: list[str] = field(default_factory=list)
+    argv: tuple[str, ...]  # the whole command line, the command first
     permit_write: bool = False
     user: str | None = None
-    claims: dict[str, Any] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    target: Target | None = None
+    # Extra environment for the command (--pass-headers' HTTP_* variables).
+    env: Mapping[str, str] = field(default_factory=dict)
     # More facts for the page's session-info message (gotty-py clients only).
-    info: dict[str, Any] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 Authorizer = Callable[[InitMessage], Awaitable[Launch]]
-# The factory gets the size to start with: the client's first resize when it arrived with
-# the init (every client sends one at once), else None for the backend's default.
-SlaveFactory = Callable[[Launch, "tuple[int, int] | None"], Awaitable[Slave]]
+# Starts the command the facts describe (at the size they give), with extra environment.
+SlaveFactory = Callable[[SessionFacts, Mapping[str, str]], Awaitable[Slave]]
+# The terminal's size until the client's first resize (GoTTY: 0x0).
+DEFAULT_SIZE = (80, 24)
 
 
 class SpawnError(Exception):
@@ -96,15 +100,24 @@ class SpawnError(Exception):
 class SessionSettings:
     """The per-server knobs a session needs; built by the server from Options."""
 
-    render_title: Callable[[dict[str, Any]], str]
+    # The window title from the session's facts and its process's title variables.
+    render_title: Callable[[SessionFacts, Mapping[str, Any]], str]
+    hostname: str = ""
     width: int = 0
     height: int = 0
     reconnect_seconds: int | None = None
-    preferences: dict[str, Any] = field(default_factory=dict)
+    preferences: Mapping[str, Any] = field(default_factory=dict)
 
 
 class SessionObserver:
     """Hooks for audit and accounting; the default does nothing."""
+
+    async def before_spawn(self, session: Session) -> None:
+        """The grant has allowed the session and `session.facts` is known; nothing runs yet.
+
+        Raising `Refused` refuses the session (close 1008 with the text as reason) and
+        nothing is started: a required recording is opened here, so that it fails closed.
+        """
 
     def on_start(self, session: Session) -> None:
         pass
@@ -142,6 +155,10 @@ class Observers(SessionObserver):
                 getattr(observer, method)(*args)
             except Exception:
                 log.exception("session observer %s.%s failed", type(observer).__name__, method)
+
+    async def before_spawn(self, session: Session) -> None:
+        for observer in self.observers:  # in order; the first refusal stops the rest
+            await observer.before_spawn(session)
 
     def on_start(self, session: Session) -> None:
         self._each("on_start", session)
@@ -193,9 +210,11 @@ class Session:
         observer: SessionObserver | None = None,
         *,
         remote_addr: str = "",
+        user_agent: str | None = None,
     ) -> None:
         self.id = secrets.token_hex(8)
         self.remote_addr = remote_addr
+        self.user_agent = user_agent
         self.started_at = time.time()
         self.master = master
         self.settings = settings
@@ -204,11 +223,14 @@ class Session:
         self.observer = observer or SessionObserver()
         self.slave: Slave | None = None
         self.launch: Launch | None = None
+        # Known once the grant has decided, before anything is spawned; then never changed.
+        self.facts: SessionFacts | None = None
+        self.title: str | None = None  # the window title, rendered once at start
         self.init: InitMessage | None = None
         self.end: SessionEnd | None = None
         self.bytes_in = 0
         self.bytes_out = 0
-        # The PTY's size once started (columns, rows); None for the backend's default.
+        # The terminal's size now (columns, rows); None until the session starts.
         self.size: tuple[int, int] | None = None
         self._decoder = protocol.ClientFrameDecoder()
         self._pending: list[bytes] = []
@@ -301,9 +323,17 @@ class Session:
             return
         if self._ended():
             return
-        self.size = self._initial_size()
+        facts = self.facts = self._facts(self.launch)
+        self.size = facts.size
         try:
-            slave = await self._spawn(self.launch, self.size)
+            await self.observer.before_spawn(self)
+        except Refused as exc:
+            await self._finish(EndCause.REFUSED, str(exc), CloseCode.POLICY_VIOLATION)
+            return
+        if self._ended():
+            return
+        try:
+            slave = await self._spawn(facts, self.launch.env)
         except SpawnError as exc:
             await self._finish(EndCause.START_FAILED, f"failed to start command: {exc}",
                                CloseCode.INTERNAL_ERROR)
@@ -312,6 +342,7 @@ class Session:
         if self._ended():  # ended while spawning: _finish closes the process
             return
         self._state = advance(self._state, State.RUNNING)
+        self.title = self.settings.render_title(facts, slave.title_variables())
         self.observer.on_start(self)
         self._send_initial_frames()
         pending, self._pending = self._pending, []
@@ -322,12 +353,8 @@ class Session:
 
     def _send_initial_frames(self) -> None:
         """Title first, then S's buffer size, reconnect and preferences (GoTTY's order)."""
-        assert self.slave is not None and self.launch is not None
-        variables = dict(self.slave.title_variables())
-        variables.update((self.launch.claims and {"claims": self.launch.claims}) or {})
-        if self.launch.user is not None:
-            variables["user"] = self.launch.user
-        self.master.send(protocol.encode_title(self.settings.render_title(variables)))
+        assert self.slave is not None and self.launch is not None and self.title is not None
+        self.master.send(protocol.encode_title(self.title))
         self.master.send(protocol.encode_buffer_size())
         if self.settings.reconnect_seconds is not None:
             self.master.send(protocol.encode_reconnect(self.settings.reconnect_seconds))
@@ -355,8 +382,16 @@ class Session:
         elif isinstance(event, protocol.Resize):
             self._resize(event)
 
-    def _initial_size(self) -> tuple[int, int] | None:
-        """Columns and rows from the last well-formed resize already queued, if any.
+    def _facts(self, launch: Launch) -> SessionFacts:
+        return SessionFacts(
+            id=self.id, started_at=self.started_at, remote_addr=self.remote_addr,
+            user=launch.user, argv=launch.argv, size=self._initial_size(),
+            writable=launch.permit_write, claims=launch.claims, user_agent=self.user_agent,
+            hostname=self.settings.hostname, target=launch.target)
+
+    def _initial_size(self) -> tuple[int, int]:
+        """Columns and rows from the last well-formed resize already queued, else the
+        default (with --width/--height each taking the place of its half).
 
         Starting at the client's size closes GoTTY's race where a command that reads its
         size at once sees the default (GoTTY: 0x0) because the resize came a moment later.
@@ -373,7 +408,8 @@ class Session:
             if isinstance(event, protocol.Resize):
                 size = self._effective_size(event)
         if size is None or 0 in size:
-            return None
+            return (self.settings.width or DEFAULT_SIZE[0],
+                    self.settings.height or DEFAULT_SIZE[1])
         return size
 
     def _effective_size(self, event: protocol.Resize) -> tuple[int, int]:
