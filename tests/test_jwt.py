@@ -32,7 +32,17 @@ from gotty_py.auth.replay import MemoryReplayStore
 from gotty_py.config import load_options
 from gotty_py.options import Options
 from gotty_py.server.sessions import launch_from_verified
-from tests.gotty import Client, Closed, GottyProcess, basic, http_request, run_gotty, start_gotty
+from tests.gotty import (
+    Client,
+    Closed,
+    Gotty,
+    GottyProcess,
+    basic,
+    http_request,
+    run_gotty,
+    start_gotty,
+)
+from tests.gotty import open_session as open_webtty_session
 from tests.jwt_keys import (
     KeyPair,
     claims,
@@ -43,8 +53,6 @@ from tests.jwt_keys import (
     write_jwks,
     write_secret,
 )
-
-Gotty = Callable[..., GottyProcess]
 
 # The command of the end-to-end tests: proves it ran (marker file, $0), shows its arguments
 # one per bracket, and the user it was started for.
@@ -430,10 +438,10 @@ class TestConfiguration:
 
 def open_session(server: GottyProcess, token: str | None, *, prefix: str = "",
                  **extra: Any) -> Client:
-    client = Client(server.ws_url, subprotocols=["webtty"])
+    """A session whose page URL carries `token`: arguments `?{prefix}jwt={token}`, or just
+    `prefix` without a token."""
     arguments = prefix if token is None else f"?{prefix}jwt={token}"
-    client.init(arguments, **extra)
-    return client
+    return open_webtty_session(server, arguments, **extra)
 
 
 def refused(client: Client) -> Closed:
@@ -600,9 +608,8 @@ class TestEndToEnd:
         token = hs256(secret, claims(args=["ok"]))
 
         def connect(auth_token: str) -> Client:
-            client = Client(server.ws_url, subprotocols=["webtty"],
-                            headers=[f"{k}: {v}" for k, v in basic("user:pw").items()])
-            return client.init(f"?jwt={token}", auth_token)
+            return open_webtty_session(server, f"?jwt={token}", auth_token, headers=[
+                f"{k}: {v}" for k, v in basic("user:pw").items()])
 
         closed = refused(connect("user:wrong"))
         assert (closed.code, closed.reason) == (1008, "unauthorized")
