@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.gotty import GottyProcess, start_gotty
+from tests.gotty import Gotty, GottyProcess, start_gotty
 
 
 @pytest.fixture
-def gotty() -> Iterator[Callable[..., GottyProcess]]:
+def gotty() -> Iterator[Gotty]:
     """Start gotty-py servers for one test: `gotty("-w", "bash")`."""
     started: list[GottyProcess] = []
 

@@ -133,6 +133,10 @@ class GottyProcess:
                 self.process.wait(timeout=5)
 
 
+# The type of the `gotty` fixture of tests/conftest.py: `gotty("-w", "bash")` starts a server.
+Gotty = Callable[..., GottyProcess]
+
+
 def _pump(stream: Iterable[str], lines: list[str]) -> None:
     for line in stream:
         lines.append(line)
@@ -274,6 +278,19 @@ class Client:
     def abort(self) -> None:
         """Drop the TCP connection without a close frame."""
         self.ws.shutdown()
+
+
+def open_session(server: GottyProcess, arguments: str = "", token: str = "", *,
+                 size: tuple[int, int] | None = None, headers: list[str] | None = None,
+                 **extra: Any) -> Client:
+    """A webtty session as the page opens one: a WebSocket with subprotocol webtty, the init
+    message (`arguments`, `token`, then any `extra` keys such as GottyPy=1), then a resize to
+    `size` (columns, rows) when one is given."""
+    client = Client(server.ws_url, subprotocols=["webtty"], headers=headers)
+    client.init(arguments, token, **extra)
+    if size is not None:
+        client.resize(*size)
+    return client
 
 
 @dataclass

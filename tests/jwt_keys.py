@@ -1,12 +1,17 @@
 """Keys and tokens for the JWT tests, made here with `cryptography` and PyJWT directly (not
 with gotty-py's own minting code, so that the tests check it against an independent
-issuer). Nothing is downloaded; every key is fresh per test."""
+issuer). Nothing is downloaded; every key is fresh per test. BAD_TOKENS, the tokens that
+must be refused, serves both tests/test_jwt_verifier.py and tests/test_jwt_sessions.py."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +19,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from gotty_py.auth.jwt import MAX_TOKEN_LENGTH
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
@@ -82,3 +89,78 @@ def claims(**overrides: Any) -> dict[str, Any]:
 
 def hs256(secret: bytes, payload: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
     return jwt.encode(payload, secret, algorithm="HS256", headers=headers)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def handmade(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"",
+             hmac_key: bytes | None = None) -> str:
+    """A compact JWS built by hand, for tokens PyJWT refuses to make."""
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}"
+    if hmac_key is not None:
+        signature = hmac.new(hmac_key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def tampered(token: str) -> str:
+    header, _, signature = token.split(".")
+    forged = claims(args=["--kubeconfig", "/etc/admin"])
+    return f"{header}.{b64url(json.dumps(forged).encode())}.{signature}"
+
+
+def now() -> int:
+    return int(time.time())
+
+
+# (name, token maker given the server's secret, expected reason). Every token is valid but
+# for the one thing named.
+BAD_TOKENS: list[tuple[str, Callable[[bytes], str], str]] = [
+    ("missing", lambda s: "", "token missing"),
+    ("malformed", lambda s: "not-a-token", "invalid token"),
+    ("undecodable", lambda s: "abc.def.ghi", "invalid token"),
+    ("wrong signature", lambda s: hs256(b"another-secret-of-32-bytes-or-more!!", claims()),
+     "invalid token"),
+    ("tampered payload", lambda s: tampered(hs256(s, claims())), "invalid token"),
+    ("alg none", lambda s: jwt.encode(claims(), None, algorithm="none"), "invalid token"),
+    ("alg none with a signature", lambda s: handmade({"alg": "none"}, claims(), b"sig"),
+     "invalid token"),
+    ("alg not in the list", lambda s: jwt.encode(claims(), s, algorithm="HS512"),
+     "invalid token"),
+    ("expired", lambda s: hs256(s, claims(iat=now() - 200, exp=now() - 100)), "token expired"),
+    ("not yet valid", lambda s: hs256(s, claims(nbf=now() + 100)), "token not yet valid"),
+    ("issued in the future", lambda s: hs256(s, claims(iat=now() + 100, exp=now() + 150)),
+     "token issued in the future"),
+    ("wrong audience", lambda s: hs256(s, claims(aud="other-console")), "wrong audience"),
+    ("no audience", lambda s: hs256(s, claims(aud=None)), "wrong audience"),
+    ("wrong issuer", lambda s: hs256(s, claims(iss="evil-portal")), "wrong issuer"),
+    ("too long-lived", lambda s: hs256(s, claims(exp=now() + 3600)), "token lifetime too long"),
+    ("no exp", lambda s: hs256(s, claims(exp=None)), "invalid claims: exp required"),
+    ("no iat", lambda s: hs256(s, claims(iat=None)), "invalid claims: iat required"),
+    ("no jti", lambda s: hs256(s, claims(jti=None)), "invalid claims: jti required"),
+    ("exp not a number", lambda s: hs256(s, claims(exp="tomorrow")),
+     "invalid claims: exp must be a number"),
+    ("args a string", lambda s: hs256(s, claims(args="exec -it pod")),
+     "invalid claims: args must be a list of strings"),
+    ("args not strings", lambda s: hs256(s, claims(args=["exec", 1])),
+     "invalid claims: args must be a list of strings"),
+    ("args with NUL", lambda s: hs256(s, claims(args=["a\x00b"])),
+     "invalid claims: args must be a list of strings"),
+    ("nbf not a number", lambda s: hs256(s, claims(nbf=True)),
+     "invalid claims: nbf must be a number"),
+    ("write not a boolean", lambda s: hs256(s, claims(write="yes")),
+     "invalid claims: write must be true or false"),
+    ("sub not a string", lambda s: hs256(s, claims(sub=42)), "invalid claims: sub must be a "
+     "non-empty string of at most 256 characters without control characters"),
+    ("crit header", lambda s: hs256(s, claims(), {"crit": ["exp"]}), "invalid token"),
+    ("jku header", lambda s: hs256(s, claims(), {"jku": "https://evil.example/jwks"}),
+     "invalid token"),
+    ("jwk header", lambda s: hs256(s, claims(), {"jwk": {"kty": "oct", "k": "AAAA"}}),
+     "invalid token"),
+    ("x5u header", lambda s: hs256(s, claims(), {"x5u": "https://evil.example/cert"}),
+     "invalid token"),
+    ("x5c header", lambda s: hs256(s, claims(), {"x5c": ["MIIB"]}), "invalid token"),
+    ("longer than 8 KiB", lambda s: hs256(s, claims(pad="x" * MAX_TOKEN_LENGTH)),
+     "invalid token"),
+]

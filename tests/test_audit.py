@@ -15,7 +15,6 @@ import resource
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,18 @@ from typing import Any
 import pytest
 
 from gotty_py.audit.reader import Cast, read_cast, read_event_log
-from tests.gotty import BIN, Client, GottyProcess, asciinema_cat, basic, run_gotty, wait_for
+from tests.gotty import (
+    BIN,
+    Client,
+    Gotty,
+    GottyProcess,
+    asciinema_cat,
+    basic,
+    open_session,
+    run_gotty,
+    wait_for,
+)
 
-Gotty = Callable[..., GottyProcess]
 AUDIT_CLI = BIN / "gotty-py-audit"
 
 
@@ -39,10 +47,7 @@ def local_addr(client: Client) -> str:
 def connect(server: GottyProcess, arguments: str = "", token: str = "",
             size: tuple[int, int] | None = (120, 40),
             headers: list[str] | None = None) -> tuple[Client, str]:
-    client = Client(server.ws_url, subprotocols=["webtty"], headers=headers)
-    client.init(arguments, token=token)
-    if size is not None:
-        client.resize(*size)
+    client = open_session(server, arguments, token, size=size, headers=headers)
     return client, local_addr(client)
 
 

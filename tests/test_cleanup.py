@@ -6,14 +6,12 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.gotty import Client, GottyProcess, pid_alive, proc_start, wait_for
-
-Gotty = Callable[..., GottyProcess]
+from tests.gotty import Client, Gotty, GottyProcess, open_session, pid_alive, proc_start, wait_for
 
 # Background job, nohup (ignores HUP), setsid (new session), a double fork (orphaned: the
 # server adopts it as subreaper) and an env-scrubbed job; each prints its PID.
@@ -40,8 +38,7 @@ def _kill_survivors() -> Iterator[None]:
 
 
 def start_tree(server: GottyProcess, script: str = TREE) -> tuple[Client, dict[int, str], str]:
-    client = Client(server.ws_url, subprotocols=["webtty"])
-    client.init()
+    client = open_session(server)
     expected = script.count("echo P=")
     client.read_while(lambda out: not re.search(rb"ID=\w+\r?\n", out)
                       or len(re.findall(rb"P=\d+\r?\n", out)) < expected,

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 from gotty_py.audit.reader import verify_chain
-from tests.gotty import BIN, Client, GottyProcess, wait_for
+from tests.gotty import BIN, Gotty, GottyProcess, open_session, wait_for
 
-Gotty = Callable[..., GottyProcess]
 AUDIT_CLI = BIN / "gotty-py-audit"
 
 
 def run_sessions(server: GottyProcess, count: int) -> None:
     for _ in range(count):
-        client = Client(server.ws_url, subprotocols=["webtty"])
-        client.init()
+        client = open_session(server)
         client.frames_until_close()
 
 

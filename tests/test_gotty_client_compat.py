@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 
-from tests.gotty import Client, GottyProcess, basic, http_request
-
-Gotty = Callable[..., GottyProcess]
+from tests.gotty import Client, Gotty, basic, http_request
 
 
 def test_gotty_client_v2_session(gotty: Gotty) -> None:

@@ -12,17 +12,16 @@ import json
 import re
 import shutil
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.gotty import ROOT, Client, GottyProcess, proc_start, wait_for
+from tests.gotty import ROOT, Client, Gotty, GottyProcess, open_session, proc_start, wait_for
 from tests.k8s import K8sSimulator, SimPod
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is missing")
 
-Gotty = Callable[..., GottyProcess]
 EXEC = str(ROOT / "examples/kubernetes/kube-exec.sh")
 CLEANUP = str(ROOT / "examples/kubernetes/kube-cleanup.sh")
 CLEANUP_COMMAND = f"{CLEANUP} {{arg0}} {{arg1}} {{arg2}} {{session}}"
@@ -40,8 +39,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[K8sSimulator, dict[str, str], Path
 
 def open_shell(server: GottyProcess) -> tuple[Client, dict[int, str]]:
     """Start a session, and in the pod's shell a background job; their PIDs in the pod."""
-    client = Client(server.ws_url, subprotocols=["webtty"])
-    client.init()
+    client = open_session(server)
     client.read_while(lambda out: not re.search(rb"[#$] $", out), 20, "the pod's shell prompt")
     client.input("sleep 1000 & echo JOB=$!; echo SHELL=$$\r")
     output = client.read_while(lambda out: not re.search(rb"SHELL=\d+", out), 10,

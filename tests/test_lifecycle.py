@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import re
 import signal
-from collections.abc import Callable
 
 import pytest
 import websocket
 
-from tests.gotty import Client, GottyProcess, basic, http_request, pid_alive, wait_for
-
-Gotty = Callable[..., GottyProcess]
+from tests.gotty import (
+    Client,
+    Gotty,
+    GottyProcess,
+    basic,
+    http_request,
+    open_session,
+    pid_alive,
+    wait_for,
+)
 
 
 def started(server: GottyProcess, *, token: str = "", headers: list[str] | None = None
             ) -> Client:
-    client = Client(server.ws_url, subprotocols=["webtty"], headers=headers)
-    client.init(token=token)
+    client = open_session(server, token=token, headers=headers)
     assert client.recv().startswith("3")
     return client
 

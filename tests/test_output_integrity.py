@@ -5,18 +5,14 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.gotty import Client, GottyProcess, wait_for
-
-Gotty = Callable[..., GottyProcess]
+from tests.gotty import Gotty, GottyProcess, open_session, wait_for
 
 
 def run_session(server: GottyProcess) -> tuple[bytes, int | None, str]:
-    client = Client(server.ws_url, subprotocols=["webtty"])
-    client.init()
+    client = open_session(server)
     client.frames_until_close()
     assert client.closed is not None
     return bytes(client.output), client.closed.code, client.closed.reason
@@ -68,8 +64,7 @@ def test_flow_control_stops_the_producer_instead_of_buffering(gotty: Gotty,
     server = gotty("sh", "-c", f"stty raw -echo; head -c {size} /dev/zero; touch {marker}; "
                                "read x")
     baseline = rss_kib(server.pid)
-    client = Client(server.ws_url, subprotocols=["webtty"])
-    client.init()
+    client = open_session(server)
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:  # a bounded observation that nothing runs away
         assert not marker.exists(), "the producer was not paused"
@@ -98,8 +93,7 @@ def test_input_flow_control_holds_the_client_instead_of_buffering(gotty: Gotty,
               f"head -c {len(chunk) * count} | sha256sum")
     server = gotty("-w", "sh", "-c", script)
     baseline = rss_kib(server.pid)
-    client = Client(server.ws_url, subprotocols=["webtty"])
-    client.init()
+    client = open_session(server)
     client.read_until(b"READY")
     sender = threading.Thread(target=lambda: [client.input(chunk) for _ in range(count)],
                               daemon=True)

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.gotty import ROOT, Client, GottyProcess, basic, http_request, wait_for
+from tests.gotty import ROOT, Gotty, basic, http_request, open_session, wait_for
 
 PORTAL = ROOT / "examples" / "portal" / "portal.py"
-Gotty = Callable[..., GottyProcess]
 
 
 def portal(*args: str) -> subprocess.CompletedProcess[str]:
@@ -79,8 +78,8 @@ def test_portal_link_opens_the_pod_it_allows(gotty: Gotty, tmp_path: Path,
     status, location = launch(portal_url, "alice", "alice-demo", "prod/web-2")
     assert status == 303
     assert location.startswith(console.url + "?jwt=")
-    client = Client(console.ws_url, subprotocols=["webtty"])
-    client.init("?" + urllib.parse.urlsplit(location).query)  # the page's location.search
+    # The arguments are the page's location.search.
+    client = open_session(console, "?" + urllib.parse.urlsplit(location).query)
     assert client.recv() == "3alice: prod/web-2"
     client.read_until(b"[exec][-it][web-2][-n][prod][-c][nginx][--][sh]")
     client.frames_until_close()

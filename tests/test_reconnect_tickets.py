@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from gotty_py.auth.tickets import ReconnectTickets
-from tests.gotty import Client, GottyProcess
+from tests.gotty import Client, Gotty, open_session
 from tests.jwt_keys import claims, hs256, write_secret
 
-Gotty = Callable[..., GottyProcess]
 SHOW = 'printf "[%s]" "$@"; echo " user=$GOTTY_USER"'
 POLICY = ("--jwt-audience", "console", "--jwt-issuer", "portal")
 
@@ -55,30 +53,25 @@ def session_info(client: Client) -> dict[str, object]:
             return info
 
 
-def connect(server: GottyProcess, arguments: str) -> Client:
-    client = Client(server.ws_url, subprotocols=["webtty"])
-    client.init(arguments, GottyPy=1)
-    return client
-
-
 def test_reconnect_with_the_ticket_gets_the_same_grant(gotty: Gotty, tmp_path: Path) -> None:
     secret = write_secret(tmp_path / "secret")
     server = gotty("--jwt-secret-file", str(tmp_path / "secret"), *POLICY, "--reconnect",
                    "--reconnect-time", "1", "sh", "-c", SHOW, "a0")
-    first = connect(server, "?jwt=" + hs256(secret, claims(args=["one", "two words"])))
+    first = open_session(server, "?jwt=" + hs256(secret, claims(args=["one", "two words"])),
+                         GottyPy=1)
     ticket = session_info(first)["reconnect_ticket"]
     assert isinstance(ticket, str)
     first.frames_until_close()
     assert "[one][two words] user=alice" in first.output.decode()
 
-    again = connect(server, f"?ticket={ticket}")
+    again = open_session(server, f"?ticket={ticket}", GottyPy=1)
     next_ticket = session_info(again)["reconnect_ticket"]
     again.frames_until_close()
     assert "[one][two words] user=alice" in again.output.decode()
     assert next_ticket != ticket
     server.wait_for_line(r"Reconnect ticket accepted for user 'alice'")
 
-    replay = connect(server, f"?ticket={ticket}")
+    replay = open_session(server, f"?ticket={ticket}", GottyPy=1)
     replay.frames_until_close()
     assert replay.closed is not None
     assert (replay.closed.code, replay.closed.reason) == (
@@ -90,8 +83,8 @@ def test_no_tickets_without_reconnect(gotty: Gotty, tmp_path: Path) -> None:
     secret = write_secret(tmp_path / "secret")
     server = gotty("--jwt-secret-file", str(tmp_path / "secret"), *POLICY, "sh", "-c", SHOW,
                    "a0")
-    client = connect(server, "?jwt=" + hs256(secret, claims()))
+    client = open_session(server, "?jwt=" + hs256(secret, claims()), GottyPy=1)
     assert "reconnect_ticket" not in session_info(client)
-    forged = connect(server, "?ticket=anything")
+    forged = open_session(server, "?ticket=anything", GottyPy=1)
     forged.frames_until_close()
     assert forged.closed is not None and forged.closed.reason == "token missing"

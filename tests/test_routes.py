@@ -5,16 +5,13 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import websocket
 
 from tests.certs import make_pki
-from tests.gotty import Client, GottyProcess, basic, http_request, run_gotty
-
-Gotty = Callable[..., GottyProcess]
+from tests.gotty import Client, Gotty, basic, http_request, run_gotty
 
 
 class TestRoutes:

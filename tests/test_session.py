@@ -6,20 +6,11 @@ import base64
 import hashlib
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.gotty import Client, Closed, GottyProcess, pid_alive, wait_for
-
-Gotty = Callable[..., GottyProcess]
-
-
-def session(server: GottyProcess, arguments: str = "", **extra: object) -> Client:
-    client = Client(server.ws_url, subprotocols=["webtty"])
-    client.init(arguments, **extra)
-    return client
+from tests.gotty import Client, Closed, Gotty, open_session, pid_alive, wait_for
 
 
 def read_pid(client: Client) -> int:
@@ -32,7 +23,7 @@ def read_pid(client: Client) -> int:
 
 def frame_ends_session(gotty: Gotty, frame: str) -> Closed:
     """Send `frame` to a running session: it must close with 1002 and its process end."""
-    client = session(gotty("sh", "-c", "echo PID=$$; read x"))
+    client = open_session(gotty("sh", "-c", "echo PID=$$; read x"))
     pid = read_pid(client)
     client.send_text(frame)
     client.frames_until_close()
@@ -44,7 +35,7 @@ def frame_ends_session(gotty: Gotty, frame: str) -> Closed:
 class TestInitialFrames:
     def test_title_then_buffer_size(self, gotty: Gotty) -> None:
         server = gotty("--title-format", "T:{{ .command }}", "sh", "-c", "read x")
-        client = session(server)
+        client = open_session(server)
         assert client.recv() == "3T:sh"
         assert client.recv() == "61024"
 
@@ -54,22 +45,22 @@ class TestInitialFrames:
         config.write_text("preferences {\n font_size = 20\n background_color = \"#010203\"\n}\n")
         server = gotty("--config", str(config), "--reconnect", "--reconnect-time", "7",
                        "sh", "-c", "read x")
-        client = session(server)
+        client = open_session(server)
         frames = [client.recv() for _ in range(4)]
         assert frames[0].startswith("3")
         assert frames[1:] == ["61024", "57",
                               '4{"background-color":"#010203","font-size":20}']
 
     def test_no_preferences_frame_without_a_block(self, gotty: Gotty) -> None:
-        client = session(gotty("echo", "x"))
+        client = open_session(gotty("echo", "x"))
         frames = client.frames_until_close()
         assert not any(f.startswith(("4", "5")) for f in frames)
 
     def test_session_info_only_for_gotty_py_clients(self, gotty: Gotty) -> None:
         server = gotty("sh", "-c", "read x")
-        ours = session(server, GottyPy=1)
+        ours = open_session(server, GottyPy=1)
         assert [ours.recv() for _ in range(3)][2] == '7{"writable":false}'
-        theirs = session(server)
+        theirs = open_session(server)
         theirs.recv(), theirs.recv()
         theirs.input("\n")  # ignored: not writable; ping to see the next frame
         theirs.send_text("2")
@@ -78,7 +69,7 @@ class TestInitialFrames:
     def test_title_variables(self, gotty: Gotty) -> None:
         title_format = "{{ .command }}|{{ .argv }}|{{ .pid }}|{{ .remote_addr }}|{{ .server.argv }}"
         server = gotty("--title-format", title_format, "sh", "-c", "echo PID=$$; read x", "a0")
-        client = session(server)
+        client = open_session(server)
         title = client.recv()
         pid = read_pid(client)
         assert re.fullmatch(rf"3sh\|\[-c echo PID=\$\$; read x a0\]\|{pid}\|127\.0\.0\.1:\d+\|"
@@ -92,27 +83,27 @@ class TestInitialFrames:
 
 class TestOutput:
     def test_output_is_base64_text_frames(self, gotty: Gotty) -> None:
-        client = session(gotty("printf", "\\303\\251\\377"))
+        client = open_session(gotty("printf", "\\303\\251\\377"))
         frames = client.frames_until_close()
         output_frames = [f for f in frames if f.startswith("1")]
         assert output_frames and all(re.fullmatch(r"1[A-Za-z0-9+/=]*", f) for f in output_frames)
         assert bytes(client.output) == b"\xc3\xa9\xff"
 
     def test_process_exit_sends_a_close_frame_with_the_status(self, gotty: Gotty) -> None:
-        client = session(gotty("sh", "-c", "echo bye; exit 3"))
+        client = open_session(gotty("sh", "-c", "echo bye; exit 3"))
         client.frames_until_close()
         assert b"bye" in client.output
         assert client.closed is not None
         assert (client.closed.code, client.closed.reason) == (1000, "process exited with status 3")
 
     def test_killed_process_reason(self, gotty: Gotty) -> None:
-        client = session(gotty("sh", "-c", "kill -9 $$"))
+        client = open_session(gotty("sh", "-c", "kill -9 $$"))
         client.frames_until_close()
         assert client.closed is not None
         assert client.closed.reason == "process killed by signal SIGKILL"
 
     def test_ping_gets_an_empty_pong(self, gotty: Gotty) -> None:
-        client = session(gotty("sh", "-c", "read x"))
+        client = open_session(gotty("sh", "-c", "read x"))
         client.recv(), client.recv()
         client.send_text("2anything")
         assert client.recv() == "2"
@@ -123,11 +114,11 @@ class TestResize:
 
     def test_initial_size_is_sane(self, gotty: Gotty) -> None:
         """Deviation: GoTTY starts the PTY at 0x0."""
-        client = session(gotty(*self.CMD))
+        client = open_session(gotty(*self.CMD))
         assert b"24 80" in client.read_until(b"\n")
 
     def test_resize_reaches_the_process(self, gotty: Gotty) -> None:
-        client = session(gotty(*self.CMD))
+        client = open_session(gotty(*self.CMD))
         client.read_until(b"24 80")
         client.resize(100, 30)
         client.input("\r")
@@ -140,7 +131,7 @@ class TestResize:
         client.read_until(b"0 0")
 
     def test_width_alone_fixes_the_columns(self, gotty: Gotty) -> None:
-        client = session(gotty("--width", "50", *self.CMD))
+        client = open_session(gotty("--width", "50", *self.CMD))
         client.read_until(b"24 50")
         client.resize(100, 30)
         client.input("\r")
@@ -148,7 +139,7 @@ class TestResize:
 
     def test_width_and_height_give_a_fixed_size(self, gotty: Gotty) -> None:
         """Deviation: GoTTY ignores resizes and leaves the PTY at 0x0 forever."""
-        client = session(gotty("--width", "60", "--height", "20", *self.CMD))
+        client = open_session(gotty("--width", "60", "--height", "20", *self.CMD))
         client.read_until(b"20 60")
         client.resize(100, 30)
         client.input("\r")
@@ -165,7 +156,7 @@ class TestInput:
     RAW_HEX = ("sh", "-c", "stty raw -echo; echo READY; head -c 4 | od -An -tx1")
 
     def test_input_needs_permit_write(self, gotty: Gotty) -> None:
-        client = session(gotty("sh", "-c", "stty raw -echo; echo READY; head -c 1; echo GOT"))
+        client = open_session(gotty("sh", "-c", "stty raw -echo; echo READY; head -c 1; echo GOT"))
         client.read_until(b"READY")
         client.input("x")
         client.send_text("2")
@@ -174,14 +165,14 @@ class TestInput:
 
     def test_raw_bytes_reach_the_pty(self, gotty: Gotty) -> None:
         """Text frames are not UTF-8 validated, as in GoTTY (gotty-client splits UTF-8)."""
-        client = session(gotty("-w", *self.RAW_HEX))
+        client = open_session(gotty("-w", *self.RAW_HEX))
         client.read_until(b"READY")
         client.input(b"\xff\xfe\xc3")
         client.input(b"\xa9")
         client.read_until(b"ff fe c3 a9")
 
     def test_base64_input_after_set_encoding(self, gotty: Gotty) -> None:
-        client = session(gotty("-w", *self.RAW_HEX))
+        client = open_session(gotty("-w", *self.RAW_HEX))
         client.read_until(b"READY")
         client.send_text("4base64")
         client.send_text("1" + base64.b64encode(b"\x01\x02").decode())
@@ -190,7 +181,7 @@ class TestInput:
         client.read_until(b"01 02 41 42")
 
     def test_invalid_base64_ends_the_session(self, gotty: Gotty) -> None:
-        client = session(gotty("-w", "sh", "-c", "read x"))
+        client = open_session(gotty("-w", "sh", "-c", "read x"))
         client.send_text("4base64")
         client.send_text("1%%%")
         client.frames_until_close()
@@ -202,14 +193,14 @@ class TestInput:
     def test_large_input_arrives_whole(self, gotty: Gotty, size: int) -> None:
         """Deviation: yudai's GoTTY truncates input above ~1 KiB; sorenisanerd's ends it."""
         script = f"stty raw -echo; echo READY; head -c {size} | sha256sum"
-        client = session(gotty("-w", "sh", "-c", script))
+        client = open_session(gotty("-w", "sh", "-c", script))
         client.read_until(b"READY")
         payload = bytes((i * 7 + 3) % 251 + 1 for i in range(size)).replace(b"\x03", b"x")
         client.input(payload)
         client.read_until(hashlib.sha256(payload).hexdigest().encode(), timeout=30)
 
     def test_binary_frames_after_init_are_ignored(self, gotty: Gotty) -> None:
-        client = session(gotty("-w", *self.RAW_HEX))
+        client = open_session(gotty("-w", *self.RAW_HEX))
         client.read_until(b"READY")
         client.send_binary(b"1zzzz")
         client.input(b"abcd")
@@ -253,13 +244,13 @@ class TestArguments:
 
     def test_arguments_are_ignored_by_default(self, gotty: Gotty) -> None:
         """Deviation from yudai's GoTTY, where permit-arguments defaults to true."""
-        client = session(gotty(*self.CMD), "?arg=evil")
+        client = open_session(gotty(*self.CMD), "?arg=evil")
         client.frames_until_close()
         assert b"evil" not in client.output
 
     def test_permitted_arguments_are_appended(self, gotty: Gotty) -> None:
-        client = session(gotty("--permit-arguments", *self.CMD),
-                         "http://x/p?arg=a&arg=b%20c&ARG=no&arg=%ZZ&arg=d+e")
+        client = open_session(gotty("--permit-arguments", *self.CMD),
+                              "http://x/p?arg=a&arg=b%20c&ARG=no&arg=%ZZ&arg=d+e")
         client.frames_until_close()
         assert bytes(client.output) == b"<a><b c><d e>"
 
@@ -268,7 +259,7 @@ class TestProcess:
     def test_child_environment_and_session(self, gotty: Gotty) -> None:
         script = 'echo "T=$TERM G=${GOTTY_CREDENTIAL-unset} S=$(ps -o pid=,sid=,pgid= -p $$)"'
         server = gotty("sh", "-c", script, env={"GOTTY_TITLE_FORMAT": "x", "TERM": "dumb"})
-        client = session(server)
+        client = open_session(server)
         client.frames_until_close()
         text = client.output.decode()
         assert "T=xterm-256color" in text
@@ -277,7 +268,7 @@ class TestProcess:
         assert pid == sid == pgid  # a session and process-group leader
 
     def test_missing_command_gives_a_clear_reason(self, gotty: Gotty) -> None:
-        client = session(gotty("/no/such/command"))
+        client = open_session(gotty("/no/such/command"))
         client.frames_until_close()
         assert client.closed is not None and client.closed.code == 1011
         assert client.closed.reason.startswith("failed to start command: /no/such/command")
@@ -286,7 +277,7 @@ class TestProcess:
         log = tmp_path / "signal"
         script = f"trap 'echo TERM > {log}; exit 0' TERM; echo PID=$$; while :; do sleep 0.1; done"
         server = gotty("--close-signal", "15", "sh", "-c", script)
-        client = session(server)
+        client = open_session(server)
         pid = read_pid(client)
         client.close()
         wait_for(lambda: not pid_alive(pid), 10, message="the process to end")
@@ -296,7 +287,7 @@ class TestProcess:
             self, gotty: Gotty) -> None:
         script = "trap '' HUP; echo PID=$$; while :; do sleep 0.1; done"
         server = gotty("--close-timeout", "1", "sh", "-c", script)
-        client = session(server)
+        client = open_session(server)
         pid = read_pid(client)
         client.abort()
         wait_for(lambda: not pid_alive(pid), 10, message="SIGKILL after the close timeout")
@@ -304,9 +295,9 @@ class TestProcess:
 
     def test_bad_session_does_not_harm_others(self, gotty: Gotty) -> None:
         server = gotty("-w", "sh", "-c", "while read l; do echo got-$l; done")
-        good = session(server)
+        good = open_session(server)
         for frame in ["", "0", "3{", "1"]:
-            bad = session(server)
+            bad = open_session(server)
             bad.send_text(frame) if frame != "1" else bad.send_binary(b"\x00")
         good.input("one\r")
         good.read_until(b"got-one")
@@ -318,7 +309,7 @@ class TestHostileArguments:
     def test_nul_in_an_argument_is_refused_before_forking(self, gotty: Gotty, query: str) -> None:
         """A NUL byte used to leave ptyprocess's forked child running a copy of the server."""
         server = gotty("--permit-arguments", "echo")
-        client = session(server, query)
+        client = open_session(server, query)
         client.frames_until_close()
         assert client.closed is not None and client.closed.code == 1011
         assert "NUL byte" in client.closed.reason

@@ -5,16 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 
 import jwt
 import pytest
 
-from tests.gotty import Client, GottyProcess
+from tests.gotty import Gotty, open_session
 from tests.jwt_keys import ed25519_pair, es256, write_secret
-
-Gotty = Callable[..., GottyProcess]
 
 
 def mint(*args: str) -> subprocess.CompletedProcess[str]:
@@ -120,8 +117,8 @@ def test_minted_url_opens_a_session(gotty: Gotty, tmp_path: Path) -> None:
                   "--url", server.url, "--", "one", "two words")
     assert result.returncode == 0, result.stderr
     url = result.stdout.strip()
-    client = Client(server.ws_url, subprotocols=["webtty"])
-    client.init(url[len(server.url.rstrip("/")) + 1:])  # what the page sends: location.search
+    # The arguments are what the page sends: location.search.
+    client = open_session(server, url[len(server.url.rstrip("/")) + 1:])
     client.read_until(b"[one][two words] as carol")
     client.frames_until_close()
     assert client.closed is not None and client.closed.code == 1000
