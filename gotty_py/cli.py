@@ -19,8 +19,9 @@ from typing import Any
 import typer
 
 from . import __version__
+from .backends import backend_from_options
 from .config import ConfigError, load_options
-from .options import OPTION_SPECS, OptionSpec, format_default
+from .options import OPTION_SPECS, Options, OptionSpec, format_default
 from .server.app import GottyServer
 from .server.startup import ExitCode, StartupError
 
@@ -119,8 +120,8 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
         return exc.code
 
 
-async def _serve(options: Any, command: list[str]) -> int:
-    server = GottyServer(options, command)
+async def _serve(options: Options, command: list[str]) -> int:
+    server = GottyServer(options, command, backend_from_options(options, os.environ))
     log.info("gotty-py is starting with command: %s", " ".join(command))
     if options.permit_write:
         log.info("Permitting clients to write input to the PTY.")

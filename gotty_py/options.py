@@ -198,10 +198,6 @@ class Options:
         kind="block")
     config: str = option("~/.gotty", "Config file path (HCL)", flag="config", hcl=None)
 
-    def effective_close_timeout(self) -> float:
-        """GoTTY's rule: a negative close timeout means the built-in 10 seconds."""
-        return 10.0 if self.close_timeout < 0 else float(self.close_timeout)
-
 
 _KIND_OF_TYPE: dict[str, ValueKind] = {"str": "str", "int": "int", "bool": "bool",
                                        "float": "float"}

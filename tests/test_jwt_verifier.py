@@ -18,6 +18,8 @@ import pytest
 
 from gotty_py.auth.jwt import LaunchTokenVerifier, TokenRejected, verifier_from_options
 from gotty_py.auth.replay import MemoryReplayStore
+from gotty_py.backend.environment import session_environment
+from gotty_py.facts import SessionFacts
 from gotty_py.options import Options
 from gotty_py.server.sessions import launch_from_verified
 from tests.jwt_keys import (
@@ -218,9 +220,12 @@ class TestLaunch:
                                          claim: bool | None, expected: bool) -> None:
         verifier, secret = hs_verifier(tmp_path)
         launch = launch_from_verified(verifier.verify(hs256(secret, claims(write=claim))),
-                                      server_write)
+                                      ("sh",), server_write)
         assert launch.permit_write is expected
-        assert launch.env == {"GOTTY_USER": "alice"}
+        facts = SessionFacts(id="s", started_at=0, remote_addr="", user=launch.user,
+                             argv=launch.argv, size=(80, 24))
+        assert session_environment({}, facts, launch.env) == {"GOTTY_USER": "alice",
+                                                              "GOTTY_SESSION_ID": "s"}
         assert launch.user == "alice"
 
 

@@ -9,9 +9,8 @@ parts in test_session.py.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from gotty_py.facts import SessionFacts
+from gotty_py.backend.base import SlaveInfo, StartRequest
 from gotty_py.webtty.session import Launch, Session, SessionSettings
 from tests.gotty import run_async
 
@@ -32,8 +31,6 @@ class RecordingMaster:
 
 
 class InMemorySlave:
-    pid = 4242
-
     def __init__(self, size: tuple[int, int]) -> None:
         self.started_with = size
         self.resizes: list[tuple[int, int]] = []
@@ -65,26 +62,36 @@ class InMemorySlave:
     def exit_status(self) -> int | None:
         return 0 if self.closed else None
 
-    def title_variables(self) -> dict[str, Any]:
-        return {"command": "fake", "argv": [], "pid": self.pid}
+    def describe(self) -> SlaveInfo:
+        return SlaveInfo(summary="in memory", variables={"command": "fake"})
+
+
+class InMemoryBackend:
+    """Starts an `InMemorySlave` per session, optionally taking a few loop turns to do it."""
+
+    name = "in memory"
+
+    def __init__(self, spawn_yields: int = 0) -> None:
+        self.spawn_yields = spawn_yields
+        self.slaves: list[InMemorySlave] = []
+
+    async def start(self, request: StartRequest) -> InMemorySlave:
+        for _ in range(self.spawn_yields):  # a spawn that takes a while, like a fork+exec
+            await asyncio.sleep(0)
+        self.slaves.append(InMemorySlave(request.facts.size))
+        return self.slaves[-1]
 
 
 def make_session(width: int = 0, height: int = 0, spawn_yields: int = 0
                  ) -> tuple[Session, RecordingMaster, list[InMemorySlave]]:
     master = RecordingMaster()
-    slaves: list[InMemorySlave] = []
+    backend = InMemoryBackend(spawn_yields)
 
     async def authorize(_: object) -> Launch:
         return Launch(argv=("fake",), permit_write=True)
 
-    async def spawn(facts: SessionFacts, _env: object) -> InMemorySlave:
-        for _ in range(spawn_yields):  # a spawn that takes a while, like a real fork+exec
-            await asyncio.sleep(0)
-        slaves.append(InMemorySlave(facts.size))
-        return slaves[-1]
-
     settings = SessionSettings(render_title=lambda facts, v: "t", width=width, height=height)
-    return Session(master, settings, authorize, spawn), master, slaves
+    return Session(master, settings, authorize, backend), master, backend.slaves
 
 
 async def settle() -> None:

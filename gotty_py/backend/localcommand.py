@@ -1,11 +1,13 @@
 """A command running under a PTY on this machine: GoTTY's `backend/localcommand`.
 
-Rules of this module: it owns the PTY master and the child process and nothing else. It
-never blocks the event loop: the master is non-blocking and read through the loop's reader
-callbacks in large chunks, input is queued and written as the PTY accepts it, the exit
-status comes from the server's `ChildReaper`, and ending the session ends every process it
-started (`processtree`), through pidfds. ptyprocess is used only to spawn: its
-`close()`/`terminate()`/`wait()` sleep or block, so they are never called.
+Rules of this module: `LocalCommandBackend` (the `Backend`) owns this backend's options and
+the server's environment; each `LocalCommand` (the `Slave`) owns one PTY master and its
+child process and nothing else. It never blocks the event loop: the master is non-blocking
+and read through the loop's reader callbacks in large chunks, input is queued and written
+as the PTY accepts it, the exit status comes from the server's `ChildReaper`, and ending
+the session ends every process it started (`processtree`), through pidfds. ptyprocess is
+used only to spawn: its `close()`/`terminate()`/`wait()` sleep or block, so they are never
+called.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import logging
 import os
 import signal
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from ptyprocess import PtyProcess
 
+from ..facts import TERMINAL_TYPE
+from .base import SlaveInfo, StartFailed, StartRequest
+from .environment import session_environment, session_marker
 from .processtree import KILL_WAIT, TreeEnd, end_session_processes
 from .reaper import get_reaper
 
@@ -31,11 +36,39 @@ READ_CHUNK = 64 * 1024
 INPUT_HIGH_WATER_MARK = 1024 * 1024
 INPUT_LOW_WATER_MARK = 64 * 1024
 EXIT_AFTER_EOF_GRACE = 1.0  # seconds to wait for the exit status once the PTY reports EOF
-DEFAULT_COLUMNS, DEFAULT_ROWS = 80, 24
+DEFAULT_CLOSE_TIMEOUT = 10.0
 
 
-class SpawnFailed(Exception):
-    """The command could not be started (not found, not executable, exec error)."""
+@dataclass(frozen=True)
+class LocalCommandOptions:
+    """What only this backend needs (GoTTY's `localcommand.Options`)."""
+
+    close_signal: int = int(signal.SIGHUP)  # sent to every process of the session at its end
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT  # seconds from the close signal to SIGKILL
+
+    @classmethod
+    def from_gotty(cls, close_signal: int, close_timeout: int) -> LocalCommandOptions:
+        """GoTTY's rule: a negative close timeout means the built-in 10 seconds."""
+        return cls(close_signal=close_signal,
+                   close_timeout=DEFAULT_CLOSE_TIMEOUT if close_timeout < 0
+                   else float(close_timeout))
+
+
+class LocalCommandBackend:
+    """Starts each session's command on a PTY of this machine (GoTTY's local command)."""
+
+    name = "local command"
+
+    def __init__(self, options: LocalCommandOptions, environ: Mapping[str, str]) -> None:
+        self.options = options
+        self.environ = dict(environ)  # the server's own; GOTTY_* is scrubbed per session
+
+    async def start(self, request: StartRequest) -> LocalCommand:
+        facts = request.facts
+        columns, rows = facts.size
+        env = session_environment(self.environ, facts, {"TERM": TERMINAL_TYPE, **request.env})
+        return LocalCommand.spawn(facts.argv, env=env, columns=columns, rows=rows,
+                                  options=self.options, marker=session_marker(facts))
 
 
 def _check_exec_arguments(argv: Sequence[str], env: Mapping[str, str]) -> None:
@@ -47,30 +80,29 @@ def _check_exec_arguments(argv: Sequence[str], env: Mapping[str, str]) -> None:
     """
     for index, word in enumerate(argv):
         if "\0" in word:
-            raise SpawnFailed(f"argument {index} contains a NUL byte")
+            raise StartFailed(f"argument {index} contains a NUL byte")
         try:
             os.fsencode(word)
         except UnicodeEncodeError:
-            raise SpawnFailed(f"argument {index} is not valid text") from None
+            raise StartFailed(f"argument {index} is not valid text") from None
     for key, value in env.items():
         if "\0" in key or "\0" in value or "=" in key or not key:
-            raise SpawnFailed(f"environment variable {key!r} cannot be passed")
+            raise StartFailed(f"environment variable {key!r} cannot be passed")
         try:
             os.fsencode(key), os.fsencode(value)
         except UnicodeEncodeError:
-            raise SpawnFailed(f"environment variable {key!r} is not valid text") from None
+            raise StartFailed(f"environment variable {key!r} is not valid text") from None
 
 
 class LocalCommand:
-    """One child process on its own PTY; implements the session's `Slave` interface."""
+    """One child process on its own PTY; a `Slave`."""
 
     def __init__(
         self,
         process: PtyProcess,
         argv: Sequence[str],
         *,
-        close_signal: int,
-        close_timeout: float,
+        options: LocalCommandOptions,
         marker: str,
     ) -> None:
         self._process = process
@@ -80,8 +112,7 @@ class LocalCommand:
         self.argv = list(argv)
         self.fd: int = process.fd
         os.set_blocking(self.fd, False)
-        self._close_signal = close_signal
-        self._close_timeout = close_timeout
+        self._options = options
         self.marker = marker
         self.tree_end: TreeEnd | None = None
         self._loop = asyncio.get_running_loop()
@@ -100,10 +131,9 @@ class LocalCommand:
         argv: Sequence[str],
         *,
         env: Mapping[str, str],
-        columns: int = DEFAULT_COLUMNS,
-        rows: int = DEFAULT_ROWS,
-        close_signal: int = int(signal.SIGHUP),
-        close_timeout: float = 10.0,
+        columns: int,
+        rows: int,
+        options: LocalCommandOptions,
         marker: str,
     ) -> LocalCommand:
         """Start `argv` on a new PTY of the given size (never 0x0, unlike GoTTY).
@@ -115,11 +145,10 @@ class LocalCommand:
         try:
             process = PtyProcess.spawn(list(argv), env=dict(env), dimensions=(rows, columns))
         except FileNotFoundError as exc:
-            raise SpawnFailed(f"{argv[0]}: command not found or not executable") from exc
+            raise StartFailed(f"{argv[0]}: command not found or not executable") from exc
         except OSError as exc:
-            raise SpawnFailed(f"{argv[0]}: {exc.strerror or exc}") from exc
-        return cls(process, argv, close_signal=close_signal, close_timeout=close_timeout,
-                   marker=marker)
+            raise StartFailed(f"{argv[0]}: {exc.strerror or exc}") from exc
+        return cls(process, argv, options=options, marker=marker)
 
     # --- Slave interface -----------------------------------------------------------------
 
@@ -127,8 +156,10 @@ class LocalCommand:
     def exit_status(self) -> int | None:
         return self._exit.result() if self._exit.done() else None
 
-    def title_variables(self) -> dict[str, Any]:
-        return {"command": self.argv[0], "argv": self.argv[1:], "pid": self.pid}
+    def describe(self) -> SlaveInfo:
+        return SlaveInfo(summary=f"pid {self.pid}",
+                         variables={"command": self.argv[0], "argv": self.argv[1:],
+                                    "pid": self.pid})
 
     async def read(self) -> bytes:
         """Next output chunk; b"" when the PTY is closed or the child is gone and drained."""
@@ -180,7 +211,7 @@ class LocalCommand:
         """
         if self.tree_end is None:
             self.tree_end = await end_session_processes(
-                self.pid, self.marker, self._close_signal, self._close_timeout,
+                self.pid, self.marker, self._options.close_signal, self._options.close_timeout,
                 leader_held=lambda: not self._exit.done())
             if self.tree_end.signalled:
                 log.info("Ended %d process(es) of the session of pid %d (%d needed SIGKILL)",

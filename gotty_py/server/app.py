@@ -24,6 +24,7 @@ import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
 
+from ..backend.base import Backend
 from ..backend.reaper import become_subreaper, get_reaper
 from ..options import Options
 from ..webtty.session import Refused, Session, SessionObserver
@@ -65,9 +66,9 @@ class _LoggingObserver(SessionObserver):
         self._handler = handler
 
     def on_start(self, session: Session) -> None:
-        slave = session.slave
-        log.info("Command is running for client %s with pid %s", self._handler.remote_addr(),
-                 slave.pid if slave else "?")
+        info = session.slave_info
+        log.info("Command is running for client %s with %s", self._handler.remote_addr(),
+                 info.summary if info else "?")
 
     def on_end(self, session: Session, end: SessionEnd) -> None:
         self._server.connection_finished(self._handler, end)
@@ -76,7 +77,7 @@ class _LoggingObserver(SessionObserver):
 class GottyServer:
     """Everything one running gotty-py shares between its connections."""
 
-    def __init__(self, options: Options, command: Sequence[str],
+    def __init__(self, options: Options, command: Sequence[str], backend: Backend,
                  environ: Mapping[str, str] | None = None) -> None:
         if not command:
             raise StartupError(ExitCode.NO_COMMAND, "No command given.")
@@ -96,7 +97,7 @@ class GottyServer:
         self.verifier = launch_token_verifier(options)
         self.sessions = SessionFactory(options, self.command, self.environ,
                                        self.title_template, self.server_variables(),
-                                       verifier=self.verifier)
+                                       backend, verifier=self.verifier)
         self.cleanup: CleanupHooks | None = None
         if options.cleanup_command:
             try:

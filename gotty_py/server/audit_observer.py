@@ -172,7 +172,7 @@ class AuditObserver(SessionObserver):
 
     def _who(self, session: Session) -> dict[str, Any]:
         facts = session.facts
-        slave = session.slave
+        info = session.slave_info
         return {
             "session": session.id,
             "user": facts.user if facts else None,
@@ -181,7 +181,7 @@ class AuditObserver(SessionObserver):
             # Before the grant decided, the server's own command line.
             "argv": list(facts.argv if facts else self.service.command),
             "claims": dict(facts.claims) if facts else {},
-            "pid": slave.pid if slave is not None else None,
+            "pid": info.variables.get("pid") if info is not None else None,
             "host": self.service.hostname,
         }
 

@@ -17,9 +17,8 @@ from typing import Any
 from ..auth.basic import token_matches
 from ..auth.jwt import LaunchTokenVerifier, TokenRejected, VerifiedLaunch
 from ..auth.tickets import ReconnectTickets
-from ..backend.environment import session_environment, session_marker
-from ..backend.localcommand import LocalCommand, SpawnFailed
-from ..facts import TERMINAL_TYPE, SessionFacts
+from ..backend.base import Backend
+from ..facts import SessionFacts
 from ..options import Options
 from ..webtty.protocol import InitMessage, parse_arguments, query_values
 from ..webtty.session import (
@@ -29,8 +28,6 @@ from ..webtty.session import (
     Session,
     SessionObserver,
     SessionSettings,
-    Slave,
-    SpawnError,
 )
 from ..webtty.state import SessionEnd
 from .template import Template, title_variables
@@ -110,8 +107,9 @@ class SessionFactory:
 
     def __init__(self, options: Options, command: Sequence[str], environ: Mapping[str, str],
                  title_template: Template, server_variables: dict[str, Any],
-                 verifier: LaunchTokenVerifier | None = None) -> None:
+                 backend: Backend, verifier: LaunchTokenVerifier | None = None) -> None:
         self.options = options
+        self.backend = backend
         self.verifier = verifier
         self.command = list(command)
         self.environ = dict(environ)
@@ -205,30 +203,10 @@ class SessionFactory:
                 launch = replace(launch, env=header_environment(client))
             return launch
 
-        async def spawn(facts: SessionFacts, env: Mapping[str, str]) -> Slave:
-            return self.spawn(facts, env)
-
         watchers = list(observers)
         watchers.extend(factory() for factory in self.observer_factories)
         # Last: a session refused by an earlier check does not use up --once.
         watchers.append(_ClaimOnce(claim_once))
-        return Session(master, settings, authorize, spawn, Observers(watchers),
+        return Session(master, settings, authorize, self.backend, Observers(watchers),
                        remote_addr=client.remote_addr,
                        user_agent=client.headers.get("User-Agent"))
-
-    def spawn(self, facts: SessionFacts, env: Mapping[str, str]) -> LocalCommand:
-        options = self.options
-        columns, rows = facts.size
-        try:
-            return LocalCommand.spawn(
-                facts.argv,
-                env=session_environment(self.environ, facts, {"TERM": TERMINAL_TYPE, **env}),
-                columns=columns,
-                rows=rows,
-                close_signal=options.close_signal,
-                close_timeout=options.effective_close_timeout(),
-                marker=session_marker(facts),
-            )
-        except SpawnFailed as exc:
-            log.warning("Failed to start command for %s: %s", facts.remote_addr, exc)
-            raise SpawnError(str(exc)) from exc

@@ -3,7 +3,8 @@
 Rules of this module: it speaks the protocol (through `protocol`) and runs the two pumps,
 but knows nothing of Tornado or of PTYs. It sees the connection as a `Master` (sends text
 frames, closes with a code and reason) and the process as a `Slave` (reads, writes,
-resizes, ends); authorization and process creation are callables handed in by the server.
+resizes, ends) started by the `Backend` it was given; authorization is a callable handed
+in by the server.
 Every way a session can end goes through `_finish`, exactly once.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..backend.base import Backend, Slave, SlaveInfo, StartFailed, StartRequest
 from ..facts import SessionFacts, Target
 from . import protocol
 from .protocol import CloseCode, InitMessage, ProtocolError
@@ -34,36 +36,6 @@ class Master(Protocol):
         """Return once the client's unsent output is below the low-water mark."""
 
     def close(self, code: int, reason: str) -> None: ...
-
-
-class Slave(Protocol):
-    """The process side of a session (a command under a PTY)."""
-
-    pid: int
-
-    async def read(self) -> bytes:
-        """The next chunk of output; b"" once the process is gone and its output drained."""
-
-    def write(self, data: bytes) -> None:
-        """Queue input for the process; never blocks and never drops data."""
-
-    @property
-    def input_backlogged(self) -> bool:
-        """True when so much input is queued that the client should be read no further."""
-
-    async def drain_input(self) -> None:
-        """Return once the queued input is small again."""
-
-    def resize(self, columns: int, rows: int) -> None: ...
-
-    async def close(self) -> None:
-        """End the process (close signal, then SIGKILL) and wait until it is reaped."""
-
-    @property
-    def exit_status(self) -> int | None:
-        """Like `subprocess.Popen.returncode`: negative for a signal, None while running."""
-
-    def title_variables(self) -> dict[str, Any]: ...
 
 
 class Refused(Exception):
@@ -86,14 +58,8 @@ class Launch:
 
 
 Authorizer = Callable[[InitMessage], Awaitable[Launch]]
-# Starts the command the facts describe (at the size they give), with extra environment.
-SlaveFactory = Callable[[SessionFacts, Mapping[str, str]], Awaitable[Slave]]
 # The terminal's size until the client's first resize (GoTTY: 0x0).
 DEFAULT_SIZE = (80, 24)
-
-
-class SpawnError(Exception):
-    """The command could not be started."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +172,7 @@ class Session:
         master: Master,
         settings: SessionSettings,
         authorize: Authorizer,
-        spawn: SlaveFactory,
+        backend: Backend,
         observer: SessionObserver | None = None,
         *,
         remote_addr: str = "",
@@ -219,9 +185,10 @@ class Session:
         self.master = master
         self.settings = settings
         self._authorize = authorize
-        self._spawn = spawn
+        self._backend = backend
         self.observer = observer or SessionObserver()
         self.slave: Slave | None = None
+        self.slave_info: SlaveInfo | None = None  # what the backend said it started
         self.launch: Launch | None = None
         # Known once the grant has decided, before anything is spawned; then never changed.
         self.facts: SessionFacts | None = None
@@ -333,16 +300,18 @@ class Session:
         if self._ended():
             return
         try:
-            slave = await self._spawn(facts, self.launch.env)
-        except SpawnError as exc:
+            slave = await self._backend.start(StartRequest(facts, self.launch.env))
+        except StartFailed as exc:
+            log.warning("Failed to start command for %s: %s", self.remote_addr, exc)
             await self._finish(EndCause.START_FAILED, f"failed to start command: {exc}",
                                CloseCode.INTERNAL_ERROR)
             return
         self.slave = slave
+        self.slave_info = slave.describe()
         if self._ended():  # ended while spawning: _finish closes the process
             return
         self._state = advance(self._state, State.RUNNING)
-        self.title = self.settings.render_title(facts, slave.title_variables())
+        self.title = self.settings.render_title(facts, self.slave_info.variables)
         self.observer.on_start(self)
         self._send_initial_frames()
         pending, self._pending = self._pending, []

@@ -1,0 +1,78 @@
+"""What a backend is: the contract between a session and the thing that runs its command.
+
+Rules of this module: it declares interfaces and plain values only. A `Backend` is made
+once at start-up from its own options (GoTTY's `Factory`, passed in from `main`) and
+starts one `Slave` per session from a `StartRequest`; the session sees nothing else of it.
+Neither side knows the other's insides: the session never asks for a PID, a backend never
+sees the WebSocket. Everything a backend may want to say about what it started (for the
+window title, the logs, the audit trail) it says once, in `describe()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..facts import SessionFacts
+
+
+class StartFailed(Exception):
+    """The command could not be started; the text is shown to the user (close 1011)."""
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """What to start: the session's facts (argv, size, id, user, target) and extras."""
+
+    facts: SessionFacts
+    env: Mapping[str, str] = field(default_factory=dict)  # extra environment (--pass-headers)
+
+
+@dataclass(frozen=True)
+class SlaveInfo:
+    """What a backend says about what it started, computed once at start."""
+
+    summary: str  # for log lines: "pid 4242"
+    # GoTTY's title variables of the process (the local command: command, argv, pid); the
+    # audit trail records `pid` from here when there is one.
+    variables: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Slave(Protocol):
+    """One running command, as the session drives it."""
+
+    def describe(self) -> SlaveInfo: ...
+
+    async def read(self) -> bytes:
+        """The next chunk of output; b"" once the process is gone and its output drained."""
+
+    def write(self, data: bytes) -> None:
+        """Queue input for the process; never blocks and never drops data."""
+
+    @property
+    def input_backlogged(self) -> bool:
+        """True when so much input is queued that the client should be read no further."""
+
+    async def drain_input(self) -> None:
+        """Return once the queued input is small again."""
+
+    def resize(self, columns: int, rows: int) -> None: ...
+
+    async def close(self) -> None:
+        """End the command and everything it started, and wait until that is done."""
+
+    @property
+    def exit_status(self) -> int | None:
+        """Like `subprocess.Popen.returncode`: negative for a signal, None while running."""
+
+
+class Backend(Protocol):
+    """Starts the command of each session; one per server, made from its own options."""
+
+    @property
+    def name(self) -> str:
+        """For the start-up log: `local command`."""
+
+    async def start(self, request: StartRequest) -> Slave:
+        """Start the command the request describes, or raise `StartFailed`."""
