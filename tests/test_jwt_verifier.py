@@ -21,7 +21,7 @@ from gotty_py.auth.replay import MemoryReplayStore
 from gotty_py.backend.environment import session_environment
 from gotty_py.facts import SessionFacts
 from gotty_py.options import Options
-from gotty_py.server.sessions import launch_from_verified
+from gotty_py.server.grant import launch_from_verified
 from tests.jwt_keys import (
     BAD_TOKENS,
     KeyPair,

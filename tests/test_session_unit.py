@@ -9,9 +9,18 @@ parts in test_session.py.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from gotty_py.backend.base import SlaveInfo, StartRequest
-from gotty_py.webtty.session import Launch, Session, SessionSettings
+from gotty_py.webtty.session import (
+    Launch,
+    Refused,
+    Session,
+    SessionObserver,
+    SessionPlugins,
+    SessionSettings,
+)
+from gotty_py.webtty.state import EndCause, SessionEnd
 from tests.gotty import run_async
 
 
@@ -82,7 +91,8 @@ class InMemoryBackend:
         return self.slaves[-1]
 
 
-def make_session(width: int = 0, height: int = 0, spawn_yields: int = 0
+def make_session(width: int = 0, height: int = 0, spawn_yields: int = 0,
+                 observers: Sequence[SessionObserver] = ()
                  ) -> tuple[Session, RecordingMaster, list[InMemorySlave]]:
     master = RecordingMaster()
     backend = InMemoryBackend(spawn_yields)
@@ -91,7 +101,8 @@ def make_session(width: int = 0, height: int = 0, spawn_yields: int = 0
         return Launch(argv=("fake",), permit_write=True)
 
     settings = SessionSettings(render_title=lambda facts, v: "t", width=width, height=height)
-    return Session(master, settings, authorize, backend), master, backend.slaves
+    plugins = SessionPlugins(grant=authorize, observers=tuple(observers))
+    return Session(master, settings, backend, plugins), master, backend.slaves
 
 
 async def settle() -> None:
@@ -150,10 +161,8 @@ def test_client_leaving_during_start_still_ends_the_process() -> None:
 def test_an_observer_backlog_holds_the_output_pump() -> None:
     """An observer that falls behind (the audit writer) stops the PTY being read, like a
     slow client: nothing is read that it would have to drop."""
-    from gotty_py.webtty.session import SessionObserver
 
     async def scenario() -> None:
-        session, _, slaves = make_session()
         gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         seen: list[bytes] = []
 
@@ -164,7 +173,7 @@ def test_an_observer_backlog_holds_the_output_pump() -> None:
             def output_backlog(self) -> asyncio.Future[None] | None:
                 return None if gate.done() else gate
 
-        session.observer = Slow()
+        session, _, slaves = make_session(observers=[Slow()])
         session.receive(b"{}", binary=False)
         session.receive(b'3{"columns":90,"rows":20}', binary=False)
         await settle()
@@ -178,5 +187,70 @@ def test_an_observer_backlog_holds_the_output_pump() -> None:
         assert seen == [b"one", b"two"]
         session.shutdown()
         await session.wait()
+
+    run_async(scenario())
+
+
+class Recorder(SessionObserver):
+    """Notes which hooks it saw, in one list shared by several observers."""
+
+    def __init__(self, name: str, log: list[str], refuse: bool = False,
+                 fail_in: str = "") -> None:
+        self.name, self.log, self.refuse, self.fail_in = name, log, refuse, fail_in
+
+    def _note(self, hook: str) -> None:
+        self.log.append(f"{self.name}.{hook}")
+        if hook == self.fail_in:
+            raise RuntimeError(f"{self.name} is broken")
+
+    async def before_spawn(self, session: Session) -> None:
+        self._note("before_spawn")
+        if self.refuse:
+            raise Refused(f"{self.name} says no")
+
+    def on_start(self, session: Session) -> None:
+        self._note("on_start")
+
+    def on_output(self, data: bytes) -> None:
+        self._note("on_output")
+
+    async def on_end(self, session: Session, end: SessionEnd) -> None:
+        self._note("on_end")
+
+
+def test_the_first_refusal_before_spawn_wins_and_nothing_starts() -> None:
+    async def scenario() -> None:
+        seen: list[str] = []
+        observers = [Recorder("a", seen), Recorder("b", seen, refuse=True), Recorder("c", seen)]
+        session, master, slaves = make_session(observers=observers)
+        session.receive(b"{}", binary=False)
+        end = await session.wait()
+        assert (end.cause, end.detail, master.closed) == (
+            EndCause.REFUSED, "b says no", (1008, "b says no"))
+        assert slaves == []
+        assert session.facts is not None and session.facts.argv == ("fake",)
+        assert seen == ["a.before_spawn", "b.before_spawn", "a.on_end", "b.on_end", "c.on_end"]
+
+    run_async(scenario())
+
+
+def test_a_failing_observer_ends_the_session_as_an_internal_error() -> None:
+    """A bug in an observer (the audit recorder, say) must not let the session go on with
+    its output unrecorded: it ends the session, and every observer still sees the end."""
+
+    async def scenario() -> None:
+        seen: list[str] = []
+        observers = [Recorder("a", seen, fail_in="on_output"), Recorder("b", seen,
+                                                                         fail_in="on_end"),
+                     Recorder("c", seen)]
+        session, master, slaves = make_session(observers=observers)
+        session.receive(b"{}", binary=False)
+        await settle()
+        slaves[0]._output.put_nowait(b"data")
+        end = await session.wait()
+        assert (end.cause, master.closed) == (EndCause.INTERNAL_ERROR, (1011, "internal error"))
+        assert slaves[0].closed
+        assert seen.count("b.on_output") == 1 and seen.count("c.on_output") == 1
+        assert seen[-3:] == ["a.on_end", "b.on_end", "c.on_end"]
 
     run_async(scenario())

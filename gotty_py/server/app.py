@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -30,9 +30,9 @@ from ..options import Options
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import SessionEnd
 from . import handlers
-from .audit_observer import AuditConfigError, AuditService
-from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
-from .sessions import ClientInfo, SessionFactory
+from .grant import ClientInfo
+from .plugins import plugins_from_options
+from .sessions import SessionFactory, SessionTitle, session_settings
 from .startup import (
     ExitCode,
     StartupError,
@@ -60,17 +60,22 @@ class _Connection:
     once_holder: bool = False
 
 
-class _LoggingObserver(SessionObserver):
-    def __init__(self, server: GottyServer, handler: TermSocketHandler) -> None:
+class _ConnectionObserver(SessionObserver):
+    def __init__(self, server: GottyServer, handler: TermSocketHandler,
+                 claim_once: Callable[[], None]) -> None:
         self._server = server
         self._handler = handler
+        self._claim_once = claim_once
+
+    async def before_spawn(self, session: Session) -> None:
+        self._claim_once()
 
     def on_start(self, session: Session) -> None:
         info = session.slave_info
         log.info("Command is running for client %s with %s", self._handler.remote_addr(),
                  info.summary if info else "?")
 
-    def on_end(self, session: Session, end: SessionEnd) -> None:
+    async def on_end(self, session: Session, end: SessionEnd) -> None:
         self._server.connection_finished(self._handler, end)
 
 
@@ -95,26 +100,11 @@ class GottyServer:
         self.index_template = index_template(options)
         self.config_js = config_js(options)
         self.verifier = launch_token_verifier(options)
-        self.sessions = SessionFactory(options, self.command, self.environ,
-                                       self.title_template, self.server_variables(),
-                                       backend, verifier=self.verifier)
-        self.cleanup: CleanupHooks | None = None
-        if options.cleanup_command:
-            try:
-                template = CommandTemplate(options.cleanup_command)
-            except CommandTemplateError as exc:
-                raise StartupError(ExitCode.CONFIG, str(exc)) from None
-            self.cleanup = CleanupHooks(template, options.cleanup_timeout, self.environ)
-            self.sessions.observer_factories.append(self.cleanup.observer)
-        self.audit: AuditService | None = None
-        if AuditService.wanted(options):
-            try:
-                self.audit = AuditService(options, self.command, self.hostname)
-            except AuditConfigError as exc:
-                raise StartupError(ExitCode.CONFIG, str(exc)) from None
-            self.audit.install(self.sessions)
-            if self.cleanup is not None:
-                self.cleanup.reporters.append(self.audit.record_cleanup)
+        self.plugins = plugins_from_options(options, self.command, self.environ,
+                                            self.hostname, self.verifier)
+        title = SessionTitle(self.title_template, self.server_variables())
+        self.sessions = SessionFactory(session_settings(options, title, self.hostname),
+                                       backend, self.plugins)
         self.connections: dict[TermSocketHandler, _Connection] = {}
         self.once_claimed = False
         self.ssl_context = ssl_context(options) if options.enable_tls else None
@@ -194,8 +184,8 @@ class GottyServer:
         if address in ("", "0.0.0.0", "::"):
             for ip in _interface_addresses():
                 self.urls.append(f"{scheme}://{ip}:{bound_port}{self.base_path}")
-        if self.audit is not None:
-            self.audit.start()
+        for feature in self.plugins.features:
+            feature.start()
         self._arm_timeout()
         return self.urls
 
@@ -237,12 +227,10 @@ class GottyServer:
                 connection.handler.close(1001, "server shutting down")
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        if self.cleanup is not None:
-            await self.cleanup.drain()
-        if self.audit is not None:
-            # Every session has ended and queued its last lines: write, fsync and close them
-            # all before the process exits.
-            await self.audit.aclose()
+        # Every session has ended: the cleanup hooks still running finish, then the audit
+        # trail writes, fsyncs and closes its last lines before the process exits.
+        for feature in reversed(self.plugins.features):
+            await feature.aclose()
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(code)
 
@@ -313,8 +301,8 @@ class GottyServer:
             connection.once_holder = True
 
         client = ClientInfo(remote_addr=handler.remote_addr(), headers=handler.request.headers)
-        return self.sessions.create(master, client, claim_once=claim_once,
-                                    observers=[_LoggingObserver(self, handler)])
+        return self.sessions.create(master, client,
+                                    _ConnectionObserver(self, handler, claim_once))
 
     def server_variables(self) -> dict[str, Any]:
         return {"command": self.command[0], "argv": self.command[1:], "hostname": self.hostname}

@@ -2,9 +2,9 @@
 
 Rules of this module: the only place that knows both the session (webtty) and the audit
 package, which stays free of them. One `AuditService` per server owns the writer thread,
-the file-name template and the event log; it registers a launch check that opens the
-recording before the process exists (so a required recording fails closed, and nothing
-runs unrecorded), and one `AuditObserver` per session.
+the file-name template and the event log, and gives each session an `AuditObserver`,
+whose `before_spawn` opens the recording before the process exists (so a required
+recording fails closed, and nothing runs unrecorded).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from ..options import Options
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import Disconnect, EndCause, SessionEnd, State
-from .sessions import SessionFactory
 
 log = logging.getLogger("gotty_py.audit")
 
@@ -83,7 +82,8 @@ def outcome(end: SessionEnd) -> Outcome:
 
 
 class AuditService:
-    """Everything audit for one server: recordings, event log, the writer thread."""
+    """Everything audit for one server (a plugin): recordings, event log, the writer
+    thread."""
 
     def __init__(self, options: Options, command: list[str], hostname: str) -> None:
         self.options = options
@@ -104,9 +104,6 @@ class AuditService:
     @staticmethod
     def wanted(options: Options) -> bool:
         return bool(options.audit_dir or options.audit_event_log)
-
-    def install(self, factory: SessionFactory) -> None:
-        factory.observer_factories.append(self.observe)
 
     def start(self) -> None:
         """Start the writer thread and say where the audit trail goes (at server start)."""
@@ -280,7 +277,7 @@ class AuditObserver(SessionObserver):
             self._size_recorded = (columns, rows)
             self.recorder.resize(columns, rows)
 
-    def on_end(self, session: Session, end: SessionEnd) -> None:
+    async def on_end(self, session: Session, end: SessionEnd) -> None:
         now = time.time()
         record: dict[str, Any] = {
             "event": "end",

@@ -57,20 +57,28 @@ HookReporter = Callable[[SessionFacts, HookResult], None]
 
 
 class CleanupHooks:
-    """Runs the cleanup command for every session that started a process."""
+    """Runs the cleanup command for every session that started a process (a plugin)."""
 
-    def __init__(self, template: CommandTemplate, timeout: float,
-                 environ: Mapping[str, str]) -> None:
+    def __init__(self, template: CommandTemplate, timeout: float, environ: Mapping[str, str],
+                 report: HookReporter | None = None) -> None:
         self.template = template
         self.timeout = timeout
         self.environ = dict(environ)
-        self.reporters: list[HookReporter] = []
+        self._report = report  # each run's outcome, e.g. to the audit event log
         self._running: set[asyncio.Task[None]] = set()
 
-    def observer(self) -> SessionObserver:
+    def observe(self) -> SessionObserver:
         return _HookObserver(self)
 
-    def start(self, facts: SessionFacts) -> None:
+    def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        """Wait for the hooks still running (at shutdown)."""
+        while self._running:
+            await asyncio.wait(list(self._running))
+
+    def run_for(self, facts: SessionFacts) -> None:
         task = asyncio.ensure_future(self._run(facts))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -82,19 +90,14 @@ class CleanupHooks:
         output = " | ".join(line for line in result.output.splitlines() if line.strip())
         log.log(level, "Cleanup for session %s: %s%s", facts.id, result.describe(),
                 f" ({output})" if output else "")
-        for report in self.reporters:
-            report(facts, result)
-
-    async def drain(self) -> None:
-        """Wait for the hooks still running (at shutdown)."""
-        while self._running:
-            await asyncio.wait(list(self._running))
+        if self._report is not None:
+            self._report(facts, result)
 
 
 class _HookObserver(SessionObserver):
     def __init__(self, hooks: CleanupHooks) -> None:
         self._hooks = hooks
 
-    def on_end(self, session: Session, end: SessionEnd) -> None:
+    async def on_end(self, session: Session, end: SessionEnd) -> None:
         if session.slave is not None and session.facts is not None:  # a process ran, is gone
-            self._hooks.start(session.facts)
+            self._hooks.run_for(session.facts)

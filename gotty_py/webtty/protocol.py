@@ -247,8 +247,8 @@ def _query_unescape(text: str) -> bytes | None:
     return unquote_to_bytes(raw)
 
 
-def query_values(arguments: str, name: str) -> list[str]:
-    """The values of parameter `name` in the client's `Arguments` string, in order.
+def parse_query(arguments: str) -> dict[str, list[str]]:
+    """Every parameter of the client's `Arguments` string, each with its values in order.
 
     Only the query part counts (everything before the first `?` and the fragment are
     ignored; no `?` means no values). Pairs with a `;` or a bad escape are dropped, as
@@ -259,22 +259,22 @@ def query_values(arguments: str, name: str) -> list[str]:
         raise ProtocolError("malformed arguments: control character in URL")
     without_fragment = arguments.split("#", 1)[0]
     if "?" not in without_fragment:
-        return []
+        return {}
     query = without_fragment.split("?", 1)[1]
-    wanted = name.encode("utf-8")
-    values: list[str] = []
+    values: dict[str, list[str]] = {}
     for pair in query.split("&"):
         if not pair or ";" in pair:
             continue
         key, _, value = pair.partition("=")
         key_bytes = _query_unescape(key)
         value_bytes = _query_unescape(value)
-        if key_bytes is None or value_bytes is None or key_bytes != wanted:
+        if key_bytes is None or value_bytes is None:
             continue
-        values.append(value_bytes.decode("utf-8", "surrogateescape"))
+        name = key_bytes.decode("utf-8", "surrogateescape")
+        values.setdefault(name, []).append(value_bytes.decode("utf-8", "surrogateescape"))
     return values
 
 
 def parse_arguments(arguments: str) -> list[str]:
     """GoTTY's `?arg=` values (--permit-arguments), in order."""
-    return query_values(arguments, "arg")
+    return parse_query(arguments).get("arg", [])

@@ -3,9 +3,9 @@
 Rules of this module: it speaks the protocol (through `protocol`) and runs the two pumps,
 but knows nothing of Tornado or of PTYs. It sees the connection as a `Master` (sends text
 frames, closes with a code and reason) and the process as a `Slave` (reads, writes,
-resizes, ends) started by the `Backend` it was given; authorization is a callable handed
-in by the server.
-Every way a session can end goes through `_finish`, exactly once.
+resizes, ends) started by the `Backend` it was given; the grant and the observers are its
+`SessionPlugins`, fixed at construction. Every way a session can end goes through
+`_finish`, exactly once.
 """
 
 from __future__ import annotations
@@ -105,47 +105,80 @@ class SessionObserver:
         """
         return None
 
-    def on_end(self, session: Session, end: SessionEnd) -> None:
-        pass
+    async def on_end(self, session: Session, end: SessionEnd) -> None:
+        """The session has ended and its process is gone; `session.wait()` returns after
+        every observer's `on_end` did."""
 
 
-class Observers(SessionObserver):
-    """Several observers as one; a failing observer is logged and never breaks the pumps."""
+@dataclass(frozen=True)
+class SessionPlugins:
+    """What a session is built with besides its connection and backend; fixed at
+    construction.
 
-    def __init__(self, observers: list[SessionObserver]) -> None:
-        self.observers = observers
+    `grant` decides whether and how the session runs. The `observers` see it in this order:
+    each one's `before_spawn` may refuse it (the first refusal wins), and every hook,
+    `on_end` included, reaches them in the same order.
+    """
 
-    def _each(self, method: str, *args: Any) -> None:
-        for observer in self.observers:
-            try:
-                getattr(observer, method)(*args)
-            except Exception:
-                log.exception("session observer %s.%s failed", type(observer).__name__, method)
+    grant: Authorizer
+    observers: tuple[SessionObserver, ...] = ()
+
+
+class _Observers:
+    """The plugins' observers as one.
+
+    A hook that raises is a bug; it is logged with its traceback and ends the session as an
+    internal error (`fail`), so that audit data is never lost silently while the session
+    goes on. An `on_end` that raises is logged and the others still see the end.
+    """
+
+    def __init__(self, observers: tuple[SessionObserver, ...], fail: Callable[[], None]) -> None:
+        self._observers = observers
+        self._fail = fail
+
+    def _failed(self, observer: SessionObserver, hook: str) -> None:
+        log.exception("session observer %s.%s failed", type(observer).__name__, hook)
+        self._fail()
 
     async def before_spawn(self, session: Session) -> None:
-        for observer in self.observers:  # in order; the first refusal stops the rest
+        for observer in self._observers:  # in order; the first refusal stops the rest
             await observer.before_spawn(session)
 
     def on_start(self, session: Session) -> None:
-        self._each("on_start", session)
+        for observer in self._observers:
+            try:
+                observer.on_start(session)
+            except Exception:
+                self._failed(observer, "on_start")
 
     def on_output(self, data: bytes) -> None:
-        self._each("on_output", data)
+        for observer in self._observers:
+            try:
+                observer.on_output(data)
+            except Exception:
+                self._failed(observer, "on_output")
 
     def on_input(self, data: bytes) -> None:
-        self._each("on_input", data)
+        for observer in self._observers:
+            try:
+                observer.on_input(data)
+            except Exception:
+                self._failed(observer, "on_input")
 
     def on_resize(self, columns: int, rows: int) -> None:
-        self._each("on_resize", columns, rows)
+        for observer in self._observers:
+            try:
+                observer.on_resize(columns, rows)
+            except Exception:
+                self._failed(observer, "on_resize")
 
     def output_backlog(self) -> Awaitable[None] | None:
         waits: list[Awaitable[None]] = []
-        for observer in self.observers:
+        for observer in self._observers:
             try:
                 wait = observer.output_backlog()
             except Exception:
-                log.exception("session observer %s.output_backlog failed",
-                              type(observer).__name__)
+                self._failed(observer, "output_backlog")
                 continue
             if wait is not None:
                 waits.append(wait)
@@ -155,8 +188,12 @@ class Observers(SessionObserver):
             return waits[0]
         return _wait_all(waits)
 
-    def on_end(self, session: Session, end: SessionEnd) -> None:
-        self._each("on_end", session, end)
+    async def on_end(self, session: Session, end: SessionEnd) -> None:
+        for observer in self._observers:
+            try:
+                await observer.on_end(session, end)
+            except Exception:
+                log.exception("session observer %s.on_end failed", type(observer).__name__)
 
 
 async def _wait_all(waits: list[Awaitable[None]]) -> None:
@@ -171,9 +208,8 @@ class Session:
         self,
         master: Master,
         settings: SessionSettings,
-        authorize: Authorizer,
         backend: Backend,
-        observer: SessionObserver | None = None,
+        plugins: SessionPlugins,
         *,
         remote_addr: str = "",
         user_agent: str | None = None,
@@ -184,9 +220,9 @@ class Session:
         self.started_at = time.time()
         self.master = master
         self.settings = settings
-        self._authorize = authorize
+        self._authorize = plugins.grant
         self._backend = backend
-        self.observer = observer or SessionObserver()
+        self._observers = _Observers(plugins.observers, self._internal_error)
         self.slave: Slave | None = None
         self.slave_info: SlaveInfo | None = None  # what the backend said it started
         self.launch: Launch | None = None
@@ -274,9 +310,13 @@ class Session:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("session task failed", exc_info=task.exception())
-            if self._state is not State.ENDED:
-                self._start_task(self._finish(EndCause.INTERNAL_ERROR, "internal error",
-                                              CloseCode.INTERNAL_ERROR))
+            self._internal_error()
+
+    def _internal_error(self) -> None:
+        """A bug (logged by the caller) ends the session; its process is ended too."""
+        if not self._ended():
+            self._start_task(self._finish(EndCause.INTERNAL_ERROR, "internal error",
+                                          CloseCode.INTERNAL_ERROR))
 
     async def _start(self, frame: bytes) -> None:
         try:
@@ -293,7 +333,7 @@ class Session:
         facts = self.facts = self._facts(self.launch)
         self.size = facts.size
         try:
-            await self.observer.before_spawn(self)
+            await self._observers.before_spawn(self)
         except Refused as exc:
             await self._finish(EndCause.REFUSED, str(exc), CloseCode.POLICY_VIOLATION)
             return
@@ -312,7 +352,7 @@ class Session:
             return
         self._state = advance(self._state, State.RUNNING)
         self.title = self.settings.render_title(facts, self.slave_info.variables)
-        self.observer.on_start(self)
+        self._observers.on_start(self)
         self._send_initial_frames()
         pending, self._pending = self._pending, []
         for queued in pending:
@@ -344,7 +384,7 @@ class Session:
         if isinstance(event, protocol.Input):
             if self.launch.permit_write and event.data:
                 self.bytes_in += len(event.data)
-                self.observer.on_input(event.data)
+                self._observers.on_input(event.data)
                 self.slave.write(event.data)
         elif isinstance(event, protocol.Ping):
             self.master.send(protocol.encode_pong())
@@ -392,7 +432,7 @@ class Session:
         columns, rows = self._effective_size(event)
         self.slave.resize(columns, rows)
         self.size = (columns, rows)
-        self.observer.on_resize(columns, rows)
+        self._observers.on_resize(columns, rows)
 
     async def _pump_output(self) -> None:
         assert self.slave is not None
@@ -402,13 +442,13 @@ class Session:
                 break
             if self._state is not State.RUNNING:
                 # The session is ending for another reason; still account for what was read.
-                self.observer.on_output(data)
+                self._observers.on_output(data)
                 break
             self.bytes_out += len(data)
-            self.observer.on_output(data)
+            self._observers.on_output(data)
             self.master.send(protocol.encode_output(data))
             await self.master.drain()
-            backlog = self.observer.output_backlog()
+            backlog = self._observers.output_backlog()
             if backlog is not None:
                 await backlog
             # A read that finds data does not suspend: yield once per chunk so that one
@@ -444,7 +484,7 @@ class Session:
             disconnect=disconnect,
         )
         try:
-            self.observer.on_end(self, self.end)
+            await self._observers.on_end(self, self.end)
         finally:
             if not self._done.done():
                 self._done.set_result(self.end)

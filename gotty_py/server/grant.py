@@ -1,0 +1,164 @@
+"""The grant: who may start a session, what it runs, and with what rights.
+
+Rules of this module: one `LaunchGrant` per server decides every session from its init
+message and the client's request, and nothing else does. GoTTY's rule first: the init's
+token must equal the credential. In JWT mode the launch token (or the reconnect ticket that
+stands for an earlier one) must be valid too, and alone decides the extra arguments, the
+user and (only downwards) write permission; `?arg=` values are never read then. Without
+JWT, `?arg=` values are appended only with --permit-arguments. The init's query string is
+parsed once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from ..auth.basic import token_matches
+from ..auth.jwt import LaunchTokenVerifier, TokenRejected, VerifiedLaunch
+from ..auth.tickets import ReconnectTickets
+from ..options import Options
+from ..webtty.protocol import InitMessage, parse_query
+from ..webtty.session import Launch, Refused, Session, SessionObserver
+from ..webtty.state import SessionEnd
+
+log = logging.getLogger("gotty_py.server")
+
+RECONNECT_TICKET = "reconnect_ticket"  # its key in the page's session-info message
+RECONNECT_TICKET_GRACE = 30  # seconds beyond --reconnect-time a ticket stays redeemable
+# Headers never copied into a child's environment by --pass-headers: secrets, and Proxy,
+# which would set HTTP_PROXY for the child ("httpoxy").
+PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"}
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What the server knows of the client before the session starts."""
+
+    remote_addr: str
+    headers: Mapping[str, str]
+
+    def header_items(self) -> list[tuple[str, str]]:
+        get_list = getattr(self.headers, "get_list", None)
+        if get_list is None:
+            return list(self.headers.items())
+        return [(name, ",".join(get_list(name))) for name in self.headers]
+
+
+def header_environment(client: ClientInfo) -> dict[str, str]:
+    """sorenisanerd's --pass-headers: HTTP_<NAME> per request header, minus secrets."""
+    return {
+        "HTTP_" + name.upper().replace("-", "_"): value
+        for name, value in client.header_items()
+        if name.lower() not in PASS_HEADERS_DENIED
+    }
+
+
+def launch_from_verified(verified: VerifiedLaunch, command: Sequence[str],
+                         server_permits_write: bool) -> Launch:
+    """A verified token's session: its args after the command's, its `sub` as the user
+    (GOTTY_USER for the child), and write only if the server permits it and the token
+    does not take it away."""
+    return Launch(
+        argv=(*command, *verified.args),
+        permit_write=server_permits_write and verified.write is not False,
+        user=verified.user,
+        claims=dict(verified.claims),
+    )
+
+
+class LaunchGrant:
+    """Decides every session of one server (see the module's rules)."""
+
+    def __init__(self, options: Options, command: Sequence[str],
+                 verifier: LaunchTokenVerifier | None,
+                 tickets: ReconnectTickets[Launch] | None) -> None:
+        self.command = tuple(command)
+        self.credential = options.credential
+        self.permit_write = options.permit_write
+        self.permit_arguments = options.permit_arguments
+        self.pass_headers = options.pass_headers
+        self.verifier = verifier
+        self.tickets = tickets
+
+    async def decide(self, init: InitMessage, client: ClientInfo) -> Launch:
+        """The session's launch, or `Refused` with the reason the page shows."""
+        try:
+            launch = await self._decide(init, client)
+        except Refused as exc:
+            log.info("Refused session from %s: %s", client.remote_addr, exc)
+            raise
+        if self.pass_headers:
+            launch = replace(launch, env=header_environment(client))
+        return launch
+
+    async def _decide(self, init: InitMessage, client: ClientInfo) -> Launch:
+        if not token_matches(init.auth_token, self.credential):
+            raise Refused("unauthorized")
+        query = parse_query(init.arguments)
+        if self.verifier is None:
+            args = query.get("arg", []) if self.permit_arguments else []
+            return Launch(argv=(*self.command, *args), permit_write=self.permit_write)
+        tickets = query.get("ticket", []) if self.tickets is not None else []
+        if tickets:
+            launch, how = self._redeem_ticket(tickets), "Reconnect ticket"
+        else:
+            launch, how = self._verify_token(query.get("jwt", [])), "Launch token"
+        if self.tickets is not None:
+            try:
+                ticket = self.tickets.issue(launch)
+            except OverflowError:
+                raise Refused("server busy: too many reconnect tickets") from None
+            launch = replace(launch, info={RECONNECT_TICKET: ticket})
+        log.info("%s accepted for user %r (jti %r) from %s", how, launch.user,
+                 launch.claims.get("jti"), client.remote_addr)
+        return launch
+
+    def _verify_token(self, tokens: list[str]) -> Launch:
+        assert self.verifier is not None
+        try:
+            if len(tokens) > 1:
+                raise TokenRejected("invalid token")  # which one would be meant is unclear
+            verified = self.verifier.verify(tokens[0] if tokens else None)
+        except TokenRejected as exc:
+            raise Refused(exc.reason) from None
+        return launch_from_verified(verified, self.command, self.permit_write)
+
+    def _redeem_ticket(self, tickets: list[str]) -> Launch:
+        assert self.tickets is not None
+        launch = self.tickets.redeem(tickets[0]) if len(tickets) == 1 else None
+        if launch is None:
+            raise Refused("reconnect ticket expired or already used")
+        return launch
+
+
+class TicketArming:
+    """The plugin that lets a page reconnect in JWT mode: once a session ends, its reconnect
+    ticket may be redeemed until shortly after the page's reconnect delay has passed."""
+
+    def __init__(self, tickets: ReconnectTickets[Launch], reconnect_seconds: int) -> None:
+        self._tickets = tickets
+        self._window = reconnect_seconds + RECONNECT_TICKET_GRACE
+
+    def observe(self) -> SessionObserver:
+        return _ArmTicketAtEnd(self)
+
+    def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    def arm(self, session: Session) -> None:
+        ticket = session.launch.info.get(RECONNECT_TICKET) if session.launch else None
+        if ticket:
+            self._tickets.expire_after_end(ticket, self._window)
+
+
+class _ArmTicketAtEnd(SessionObserver):
+    def __init__(self, arming: TicketArming) -> None:
+        self._arming = arming
+
+    async def on_end(self, session: Session, end: SessionEnd) -> None:
+        self._arming.arm(session)

@@ -1,0 +1,73 @@
+"""The server's plugins: the grant and the features that take part in every session
+(reconnect tickets, audit, cleanup), built once from the options.
+
+Rules of this module: `plugins_from_options` is the one place that decides which plugins a
+server has and in what order; nothing is added to them afterwards. Each feature gives every
+new session an observer of its own (`observe`), is started with the server and closed,
+in reverse order, once every session has ended. A feature that cannot work with the given
+options refuses the start-up (exit 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..auth.jwt import LaunchTokenVerifier
+from ..auth.tickets import ReconnectTickets
+from ..options import Options
+from ..webtty.session import Launch, SessionObserver
+from .audit_observer import AuditConfigError, AuditService
+from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
+from .grant import LaunchGrant, TicketArming
+from .startup import ExitCode, StartupError
+
+
+class ServerPlugin(Protocol):
+    """A server-wide feature that takes part in every session."""
+
+    def observe(self) -> SessionObserver:
+        """This feature's observer of one new session."""
+
+    def start(self) -> None:
+        """With the server, before the first connection."""
+
+    async def aclose(self) -> None:
+        """At shutdown, once every session has ended (in reverse order of the plugins)."""
+
+
+@dataclass(frozen=True)
+class Plugins:
+    grant: LaunchGrant
+    # In the order they see each session: the ticket arming, the audit trail, then the
+    # cleanup hook (which reports to the audit trail, so it closes first).
+    features: tuple[ServerPlugin, ...]
+
+
+def plugins_from_options(options: Options, command: Sequence[str], environ: Mapping[str, str],
+                         hostname: str, verifier: LaunchTokenVerifier | None) -> Plugins:
+    """Every plugin the options ask for; StartupError when one cannot work."""
+    # With --reconnect, a page whose single-use token started a session reconnects with a
+    # ticket standing for the same grant (auth/tickets.py).
+    tickets: ReconnectTickets[Launch] | None = (
+        ReconnectTickets() if verifier is not None and options.enable_reconnect else None)
+    features: list[ServerPlugin] = []
+    if tickets is not None:
+        features.append(TicketArming(tickets, options.reconnect_time))
+    audit: AuditService | None = None
+    if AuditService.wanted(options):
+        try:
+            audit = AuditService(options, list(command), hostname)
+        except AuditConfigError as exc:
+            raise StartupError(ExitCode.CONFIG, str(exc)) from None
+        features.append(audit)
+    if options.cleanup_command:
+        try:
+            template = CommandTemplate(options.cleanup_command)
+        except CommandTemplateError as exc:
+            raise StartupError(ExitCode.CONFIG, str(exc)) from None
+        features.append(CleanupHooks(template, options.cleanup_timeout, environ,
+                                     report=audit.record_cleanup if audit else None))
+    return Plugins(grant=LaunchGrant(options, command, verifier, tickets),
+                   features=tuple(features))
