@@ -125,7 +125,7 @@ async def _serve(options: Options, command: list[str]) -> int:
     log.info("gotty-py is starting with command: %s", " ".join(command))
     if options.permit_write:
         log.info("Permitting clients to write input to the PTY.")
-    if server.basic_auth:
+    if server.site.basic_auth:
         log.info("Using Basic Authentication")
     if server.verifier is not None:
         log.info("Using JWT launch tokens (%s)", server.verifier.describe())

@@ -1,9 +1,9 @@
-"""The gotty-py server: routes under the base path, admission limits and the lifecycle.
+"""The gotty-py server: routes under the base path, listening, `--timeout` and shutdown.
 
-Rules of this module: it owns what spans sessions (the listening socket, the connection
-count, `--once`, `--timeout`, shutdown) and builds each session from its parts (the
-authorizer, the local-command factory, the title). It does not parse frames (`webtty`)
-nor touch PTYs (`backend`).
+Rules of this module: it owns what spans sessions (the listening socket, the `--timeout`
+clock, signals, shutdown) and assembles the server's fixed parts once: the backend it is
+given, the plugins, the session factory, admission and the `Site` every route gets. It
+does not parse frames (`webtty`), touch PTYs (`backend`) or decide a session (`grant`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ import errno
 import logging
 import os
 import re
+import signal
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import tornado.httputil
 import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
@@ -27,12 +26,11 @@ from tornado.httpserver import HTTPServer
 from ..backend.base import Backend
 from ..backend.reaper import become_subreaper, get_reaper
 from ..options import Options
-from ..webtty.session import Refused, Session, SessionObserver
-from ..webtty.state import SessionEnd
 from . import handlers
-from .grant import ClientInfo
+from .admission import Admission
 from .plugins import plugins_from_options
-from .sessions import SessionFactory, SessionTitle, session_settings
+from .sessions import SessionFactory, session_settings
+from .site import Site
 from .startup import (
     ExitCode,
     StartupError,
@@ -45,38 +43,13 @@ from .startup import (
     ssl_context,
     title_template,
 )
-from .template import title_variables
-from .websocket import TermSocketHandler, WebSocketMaster
+from .template import Template
+from .titles import Titles
+from .websocket import TermSocketHandler
 
 log = logging.getLogger("gotty_py.server")
 
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # one input message (a paste) may be this large
-
-
-@dataclass
-class _Connection:
-    handler: TermSocketHandler
-    session: Session | None = None
-    once_holder: bool = False
-
-
-class _ConnectionObserver(SessionObserver):
-    def __init__(self, server: GottyServer, handler: TermSocketHandler,
-                 claim_once: Callable[[], None]) -> None:
-        self._server = server
-        self._handler = handler
-        self._claim_once = claim_once
-
-    async def before_spawn(self, session: Session) -> None:
-        self._claim_once()
-
-    def on_start(self, session: Session) -> None:
-        info = session.slave_info
-        log.info("Command is running for client %s with %s", self._handler.remote_addr(),
-                 info.summary if info else "?")
-
-    async def on_end(self, session: Session, end: SessionEnd) -> None:
-        self._server.connection_finished(self._handler, end)
 
 
 class GottyServer:
@@ -88,25 +61,29 @@ class GottyServer:
             raise StartupError(ExitCode.NO_COMMAND, "No command given.")
         self.options = options
         self.command = list(command)
-        self.environ = dict(os.environ if environ is None else environ)
-        self.hostname = socket.gethostname()
+        environ = dict(os.environ if environ is None else environ)
+        hostname = socket.gethostname()
         check_options(options)
-        self.credential = options.credential
-        self.basic_auth = bool(options.credential) or options.enable_basic_auth
-        self.base_path = (random_path(options.random_url_length) if options.enable_random_url
-                          else normalize_base_path(options.path))
-        self.ws_origin: str | None = options.ws_origin or None
-        self.title_template = title_template(options)
-        self.index_template = index_template(options)
-        self.config_js = config_js(options)
+        titles = Titles(title_template(options), {
+            "command": self.command[0], "argv": self.command[1:], "hostname": hostname})
         self.verifier = launch_token_verifier(options)
-        self.plugins = plugins_from_options(options, self.command, self.environ,
-                                            self.hostname, self.verifier)
-        title = SessionTitle(self.title_template, self.server_variables())
-        self.sessions = SessionFactory(session_settings(options, title, self.hostname),
-                                       backend, self.plugins)
-        self.connections: dict[TermSocketHandler, _Connection] = {}
-        self.once_claimed = False
+        self.plugins = plugins_from_options(options, self.command, environ, hostname,
+                                            self.verifier)
+        self.admission = Admission(once=options.once, max_connection=options.max_connection,
+                                   listener=self)
+        self.site = Site(
+            base_path=(random_path(options.random_url_length) if options.enable_random_url
+                       else normalize_base_path(options.path)),
+            basic_auth=bool(options.credential) or options.enable_basic_auth,
+            credential=options.credential,
+            ws_origin=options.ws_origin or None,
+            config_js=config_js(options),
+            init_timeout=options.init_timeout,
+            index_page=_index_page(index_template(options), titles),
+            admission=self.admission,
+            sessions=SessionFactory(session_settings(options, titles, hostname), backend,
+                                    self.plugins),
+        )
         self.ssl_context = ssl_context(options) if options.enable_tls else None
         self.http_server: HTTPServer | None = None
         self.urls: list[str] = []
@@ -117,24 +94,25 @@ class GottyServer:
         self._stopper: asyncio.Future[None] | None = None
 
     def build_application(self) -> tornado.web.Application:
-        base = re.escape(self.base_path)
-        ctx = {"ctx": self}
+        base_path = self.site.base_path
+        base = re.escape(base_path)
+        site = {"site": self.site}
         static = str(resources.files("gotty_py").joinpath("static"))
         routes: list[Any] = [
-            (rf"{base}ws", TermSocketHandler, ctx),
-            (rf"{base}auth_token\.js", handlers.AuthTokenHandler, ctx),
-            (rf"{base}config\.js", handlers.ConfigHandler, ctx),
+            (rf"{base}ws", TermSocketHandler, site),
+            (rf"{base}auth_token\.js", handlers.AuthTokenHandler, site),
+            (rf"{base}config\.js", handlers.ConfigHandler, site),
             (rf"{base}((?:js|css)/.+|favicon\.png|favicon\.ico|icon\.svg|icon_192\.png)",
-             handlers.StaticHandler, {"path": static, "ctx": self}),
-            (rf"{base}.*", handlers.IndexHandler, ctx),
+             handlers.StaticHandler, {"path": static, **site}),
+            (rf"{base}.*", handlers.IndexHandler, site),
         ]
-        if self.base_path != "/":
-            routes.insert(0, (re.escape(self.base_path.rstrip("/")),
-                              handlers.RedirectToBaseHandler, ctx))
+        if base_path != "/":
+            routes.insert(0, (re.escape(base_path.rstrip("/")),
+                              handlers.RedirectToBaseHandler, site))
         return tornado.web.Application(
             routes,
             default_handler_class=handlers.NotFoundHandler,
-            default_handler_args=ctx,
+            default_handler_args=site,
             compress_response=True,
             websocket_max_message_size=MAX_MESSAGE_SIZE,
             websocket_ping_interval=self.options.ws_ping_interval or None,
@@ -180,10 +158,10 @@ class GottyServer:
         host = address if address not in ("", "0.0.0.0", "::") else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        self.urls = [f"{scheme}://{host}:{bound_port}{self.base_path}"]
+        self.urls = [f"{scheme}://{host}:{bound_port}{self.site.base_path}"]
         if address in ("", "0.0.0.0", "::"):
             for ip in _interface_addresses():
-                self.urls.append(f"{scheme}://{ip}:{bound_port}{self.base_path}")
+                self.urls.append(f"{scheme}://{ip}:{bound_port}{self.site.base_path}")
         for feature in self.plugins.features:
             feature.start()
         self._arm_timeout()
@@ -196,15 +174,14 @@ class GottyServer:
 
     def handle_signal(self, signum: int) -> None:
         """SIGINT first: stop accepting and let sessions end. Again, or SIGTERM: end them."""
-        import signal as _signal
-
-        if signum == _signal.SIGINT and not self._graceful and not self._stopping:
+        if signum == signal.SIGINT and not self._graceful and not self._stopping:
             self._graceful = True
             log.info("Received interrupt, waiting for sessions to end (C-C to force close)")
+            self.admission.close()
             self._stop_listening()
             self._finish_if_idle()
             return
-        log.info("Shutting down: ending %d session(s)", len(self.connections))
+        log.info("Shutting down: ending %d session(s)", len(self.admission))
         self.stop(ExitCode.OK)
 
     def stop(self, code: int) -> None:
@@ -212,6 +189,7 @@ class GottyServer:
         if self._stopping:
             return
         self._stopping = True
+        self.admission.close()
         self._stop_listening()
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
@@ -219,12 +197,12 @@ class GottyServer:
 
     async def _stop_sessions(self, code: int) -> None:
         pending = []
-        for connection in list(self.connections.values()):
-            if connection.session is not None:
-                connection.session.shutdown()
-                pending.append(connection.session.wait())
+        for slot in self.admission.slots():
+            if slot.session is not None:
+                slot.session.shutdown()
+                pending.append(slot.session.wait())
             else:
-                connection.handler.close(1001, "server shutting down")
+                slot.hang_up()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         # Every session has ended: the cleanup hooks still running finish, then the audit
@@ -239,7 +217,7 @@ class GottyServer:
             self.http_server.stop()
 
     def _finish_if_idle(self) -> None:
-        if self._graceful and not self.connections:
+        if self._graceful and not len(self.admission):
             self.stop(ExitCode.OK)
 
     def _arm_timeout(self) -> None:
@@ -251,77 +229,27 @@ class GottyServer:
         log.info("Timeout: no client connected for %d seconds", self.options.timeout)
         self.stop(ExitCode.OK)
 
-    # --- admission and accounting (called by the WebSocket handler) -----------------------
+    # --- told by admission (AdmissionListener) --------------------------------------------
 
-    def admission_refusal(self) -> str | None:
-        if self._stopping or self._graceful:
-            return "Server is shutting down"
-        if self.options.once and self.once_claimed:
-            return "Server is shutting down"
-        limit = self.options.max_connection
-        if limit and len(self.connections) >= limit:
-            return f"Too many connections (at most {limit})"
-        return None
-
-    def connection_opened(self, handler: TermSocketHandler) -> None:
-        self.connections[handler] = _Connection(handler)
+    def busy(self) -> None:
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
             self._timeout_handle = None
 
-    def track_session(self, handler: TermSocketHandler, session: Session) -> None:
-        self.connections[handler].session = session
+    def idle(self) -> None:
+        self._arm_timeout()
+        self._finish_if_idle()
 
-    def connection_finished(self, handler: TermSocketHandler, end: SessionEnd | None) -> None:
-        connection = self.connections.pop(handler, None)
-        if connection is None:
-            return
-        reason = f"{end.cause}: {end.detail}" if end else "failed upgrade"
-        log.info("Connection closed by %s: %s, connections: %d/%d", reason,
-                 handler.remote_addr(), len(self.connections), self.options.max_connection)
-        if connection.once_holder:
-            log.info("The --once session ended; exiting")
-            self.stop(ExitCode.OK)
-            return
-        if not self.connections:
-            self._arm_timeout()
-            self._finish_if_idle()
+    def once_done(self) -> None:
+        log.info("The --once session ended; exiting")
+        self.stop(ExitCode.OK)
 
-    # --- building a session --------------------------------------------------------------
 
-    def create_session(self, handler: TermSocketHandler, master: WebSocketMaster) -> Session:
-        connection = self.connections[handler]
-
-        def claim_once() -> None:
-            if not self.options.once:
-                return
-            if self.once_claimed:
-                raise Refused("server accepts only one session (--once)")
-            self.once_claimed = True
-            connection.once_holder = True
-
-        client = ClientInfo(remote_addr=handler.remote_addr(), headers=handler.request.headers)
-        return self.sessions.create(master, client,
-                                    _ConnectionObserver(self, handler, claim_once))
-
-    def server_variables(self) -> dict[str, Any]:
-        return {"command": self.command[0], "argv": self.command[1:], "hostname": self.hostname}
-
-    def page_title_variables(self, request: tornado.httputil.HTTPServerRequest) -> dict[str, Any]:
-        return title_variables(self.server_variables(), {"remote_addr": self.remote_addr(request)})
-
-    def render_index(self, variables: dict[str, Any]) -> str:
-        title = self.title_template.render(variables)
-        return self.index_template.render({"title": title})
-
-    @staticmethod
-    def remote_addr(request: tornado.httputil.HTTPServerRequest) -> str:
-        address = getattr(request.connection, "context", None)
-        peer = getattr(address, "address", None)
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
-            return f"{host}:{peer[1]}"
-        return str(request.remote_ip)
+def _index_page(template: Template, titles: Titles) -> Callable[[str], str]:
+    """The index page for a client: the custom or built-in template with the page title."""
+    def render(remote_addr: str) -> str:
+        return template.render({"title": titles.page(remote_addr)})
+    return render
 
 
 def _interface_addresses() -> list[str]:

@@ -2,22 +2,20 @@
 
 Rules of this module: every site handler derives from `SiteHandler`, which applies Basic
 auth and the security headers once, for every route, including unknown paths. What the
-routes serve comes from the `ServerContext` the application was built with.
+routes serve comes from the `Site` the application was built with.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import tornado.httputil
 import tornado.web
 
 from ..auth.basic import REALM, BasicAuthResult, check_basic_auth
-
-if TYPE_CHECKING:
-    from .app import GottyServer as ServerContext
+from .site import Site, peer_address
+from .template import js_string
 
 log = logging.getLogger("gotty_py.server")
 
@@ -39,16 +37,11 @@ def apply_security_headers(handler: tornado.web.RequestHandler) -> None:
     handler.set_header("X-Content-Type-Options", "nosniff")
 
 
-def js_string(value: str) -> str:
-    """A JS single-quoted string body; GoTTY pasted values unescaped, breaking on a quote."""
-    return json.dumps(value)[1:-1].replace("'", "\\'").replace("</", "<\\/")
-
-
-def require_basic_auth(handler: tornado.web.RequestHandler, ctx: ServerContext) -> bool:
+def require_basic_auth(handler: tornado.web.RequestHandler, site: Site) -> bool:
     """Answer 401 and return False when Basic auth is on and the request fails it."""
-    if not ctx.basic_auth:
+    if not site.basic_auth:
         return True
-    result = check_basic_auth(handler.request.headers.get("Authorization"), ctx.credential)
+    result = check_basic_auth(handler.request.headers.get("Authorization"), site.credential)
     if result is BasicAuthResult.OK:
         log.debug("Basic Authentication Succeeded: %s", handler.request.remote_ip)
         return True
@@ -89,20 +82,20 @@ class TokenSafeLogging:
 class SiteRoute(TokenSafeLogging):
     """Mixed into every non-WebSocket route: the security headers and Basic auth."""
 
-    ctx: ServerContext
+    site: Site
 
     def set_default_headers(self) -> None:
         apply_security_headers(self)  # type: ignore[arg-type]
 
     def prepare(self) -> None:
-        require_basic_auth(self, self.ctx)  # type: ignore[arg-type]
+        require_basic_auth(self, self.site)  # type: ignore[arg-type]
 
 
 class SiteHandler(SiteRoute, tornado.web.RequestHandler):
     """Base of the site routes that are not static files."""
 
-    def initialize(self, ctx: ServerContext) -> None:
-        self.ctx = ctx
+    def initialize(self, site: Site) -> None:
+        self.site = site
 
     def compute_etag(self) -> str | None:
         return None
@@ -118,7 +111,7 @@ class IndexHandler(SiteHandler):
     def _serve(self, *_: Any) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(self.ctx.render_index(self.ctx.page_title_variables(self.request)))
+        self.finish(self.site.index_page(peer_address(self.request)))
 
     get = post = put = patch = delete = options = _serve
 
@@ -133,7 +126,7 @@ class AuthTokenHandler(SiteHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "application/javascript")
         self.set_header("Cache-Control", "no-store")
-        self.finish(f"var gotty_auth_token = '{js_string(self.ctx.credential)}';")
+        self.finish(f"var gotty_auth_token = '{js_string(self.site.credential)}';")
 
 
 class ConfigHandler(SiteHandler):
@@ -142,16 +135,16 @@ class ConfigHandler(SiteHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "application/javascript")
         self.set_header("Cache-Control", "no-store")
-        self.finish(self.ctx.config_js)
+        self.finish(self.site.config_js)
 
 
 class StaticHandler(SiteRoute, tornado.web.StaticFileHandler):
     """Bundled assets (`js/`, `css/`, icons) with the site's auth and headers."""
 
     def initialize(self, path: str, default_filename: str | None = None, *,  # type: ignore[override]
-                   ctx: ServerContext) -> None:
+                   site: Site) -> None:
         super().initialize(path, default_filename)
-        self.ctx = ctx
+        self.site = site
 
     def parse_url_path(self, url_path: str) -> str:
         return super().parse_url_path(STATIC_ALIASES.get(url_path, url_path))
@@ -161,7 +154,7 @@ class RedirectToBaseHandler(SiteHandler):
     """`<base>` without its slash -> 301 to `<base>/` (Go's ServeMux does the same)."""
 
     def get(self) -> None:
-        target = self.ctx.base_path
+        target = self.site.base_path
         if self.request.query:
             target += "?" + self.request.query
         self.redirect(target, permanent=True)

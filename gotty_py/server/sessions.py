@@ -9,11 +9,7 @@ added to it after construction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from ..backend.base import Backend
-from ..facts import SessionFacts
 from ..options import Options
 from ..webtty.protocol import InitMessage
 from ..webtty.session import (
@@ -26,30 +22,12 @@ from ..webtty.session import (
 )
 from .grant import ClientInfo
 from .plugins import Plugins
-from .template import Template, title_variables
+from .titles import Titles
 
 
-class SessionTitle:
-    """GoTTY's window title of a session: the server's, the client's and the process's
-    variables, plus the launch token's user and claims beside the process's."""
-
-    def __init__(self, template: Template, server_variables: Mapping[str, Any]) -> None:
-        self._template = template
-        self._server = dict(server_variables)
-
-    def __call__(self, facts: SessionFacts, slave_variables: Mapping[str, Any]) -> str:
-        variables = dict(slave_variables)
-        if facts.claims:
-            variables["claims"] = dict(facts.claims)
-        if facts.user is not None:
-            variables["user"] = facts.user
-        return self._template.render(title_variables(
-            self._server, {"remote_addr": facts.remote_addr}, variables))
-
-
-def session_settings(options: Options, title: SessionTitle, hostname: str) -> SessionSettings:
+def session_settings(options: Options, titles: Titles, hostname: str) -> SessionSettings:
     return SessionSettings(
-        render_title=title,
+        render_title=titles.session,
         hostname=hostname,
         width=options.width,
         height=options.height,

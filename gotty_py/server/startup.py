@@ -17,8 +17,7 @@ from importlib import resources
 from ..auth.jwt import JwtConfigError, LaunchTokenVerifier, verifier_from_options
 from ..config import expand_home
 from ..options import Options
-from .handlers import js_string
-from .template import Template, TemplateError, html_template
+from .template import Template, TemplateError, html_template, js_string
 
 
 class ExitCode:

@@ -1,4 +1,5 @@
-"""GoTTY's `{{ .var }}` templates (title format, custom index) without Go.
+"""GoTTY's `{{ .var }}` templates (title format, custom index) without Go, and the escaping
+of values pasted into page source (HTML, JS string literals).
 
 Rules of this module: it understands the subset of Go's text/template that GoTTY configs
 use, field access (`{{ .command }}`, `{{ .server.hostname }}`), and prints values the way
@@ -9,6 +10,7 @@ Go does (`[a b]` for a list, `<no value>` for a missing key). Anything else in `
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -97,6 +99,11 @@ class Template:
             else:
                 out.append(self._escape(part.render(data)))
         return "".join(out)
+
+
+def js_string(value: str) -> str:
+    """A JS single-quoted string body; GoTTY pasted values unescaped, breaking on a quote."""
+    return json.dumps(value)[1:-1].replace("'", "\\'").replace("</", "<\\/")
 
 
 def html_template(source: str) -> Template:

@@ -13,18 +13,18 @@ import logging
 import re
 import urllib.parse
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import tornado.websocket
 from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocketProtocol13
 
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Session
-from ..webtty.state import Disconnect, EndCause, State
+from ..webtty.state import Disconnect, EndCause, SessionEnd, State
+from .admission import Slot
+from .grant import ClientInfo
 from .handlers import TokenSafeLogging, require_basic_auth
-
-if TYPE_CHECKING:
-    from .app import GottyServer as ServerContext
+from .site import Site, peer_address
 
 log = logging.getLogger("gotty_py.server")
 
@@ -102,13 +102,15 @@ class WebSocketMaster:
 class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
     """One browser terminal connection."""
 
-    ctx: ServerContext
+    site: Site
 
-    def initialize(self, ctx: ServerContext) -> None:
-        self.ctx = ctx
+    def initialize(self, site: Site) -> None:
+        self.site = site
+        self.slot: Slot | None = None
         self.session: Session | None = None
         self.master: WebSocketMaster | None = None
         self._init_deadline: asyncio.TimerHandle | None = None
+        self._release: asyncio.Task[None] | None = None
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # GoTTY's /ws carries no Server header
@@ -117,7 +119,7 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
 
     def _origin_allowed(self) -> bool:
         origin = self.request.headers.get("Origin")
-        pattern = self.ctx.ws_origin
+        pattern = self.site.ws_origin
         if pattern is not None:
             return re.search(pattern, origin or "") is not None
         if origin is None:
@@ -126,28 +128,31 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         return netloc == self.request.headers.get("Host", "").lower()
 
     def _refuse(self, status: int, text: str) -> None:
-        log.info("Refused WebSocket from %s: %s", self.ctx.remote_addr(self.request), text)
+        log.info("Refused WebSocket from %s: %s", self.remote_addr(), text)
         self.set_status(status)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(text + "\n")
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        ctx = self.ctx
-        if not require_basic_auth(self, ctx):
+        admission = self.site.admission
+        if not require_basic_auth(self, self.site):
             return
         if not self._origin_allowed():
             self._refuse(403, "Forbidden: origin not allowed")
             return
-        refusal = ctx.admission_refusal()
+        refusal = admission.refusal()
         if refusal is not None:
             self._refuse(503, refusal)
             return
-        ctx.connection_opened(self)
+        self.slot = admission.admit(self.remote_addr(), self._hang_up)
         try:
             await super().get(*args, **kwargs)
         finally:
             if self.session is None:  # the upgrade failed: no session will release the slot
-                ctx.connection_finished(self, None)
+                admission.release(self.slot, None)
+
+    def _hang_up(self) -> None:
+        self.close(1001, "server shutting down")
 
     def check_origin(self, origin: str) -> bool:
         return True  # decided in get(), with GoTTY's rules
@@ -168,13 +173,25 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)
+        assert self.slot is not None
         self.master = WebSocketMaster(self)
-        self.session = self.ctx.create_session(self, self.master)
-        self.ctx.track_session(self, self.session)
-        deadline = self.ctx.options.init_timeout
+        client = ClientInfo(remote_addr=self.slot.remote_addr, headers=self.request.headers)
+        session = self.session = self.site.sessions.create(
+            self.master, client, self.site.admission.observer(self.slot))
+        self.slot.session = session
+        self._release = asyncio.ensure_future(self._release_at_end(self.slot, session))
+        deadline = self.site.init_timeout
         if deadline > 0:
             loop = asyncio.get_running_loop()
             self._init_deadline = loop.call_later(deadline, self._init_overdue, deadline)
+
+    async def _release_at_end(self, slot: Slot, session: Session) -> None:
+        """The slot goes back once the session has ended, whatever its observers did."""
+        end: SessionEnd | None = None
+        try:
+            end = await session.wait()
+        finally:
+            self.site.admission.release(slot, end)
 
     def _init_overdue(self, seconds: int) -> None:
         """A client that never sends its init holds a slot; GoTTY waits for it forever."""
@@ -207,5 +224,5 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         pass
 
     def remote_addr(self) -> str:
-        return self.ctx.remote_addr(self.request)
+        return peer_address(self.request)
 

@@ -1,0 +1,124 @@
+"""Admission: whether a new connection may open a session now, and the count of those open.
+
+Rules of this module: it owns `--once`, `--max-connection`, the refusal while shutting down
+and the connection count, and nothing else. A connection takes a `Slot` before the
+WebSocket upgrade and gives it back exactly once: when its session has ended, or when the
+upgrade failed. The WebSocket handler gives it back by awaiting the session's end, not
+through an observer, so no observer can leak a slot. `--once` is claimed only by a session
+that every earlier pre-spawn check let through (the slot's observer comes last), so a
+refused or unauthenticated client does not use it up. What the server does when the count
+changes (the `--timeout` clock, exiting after `--once`) it is told through a listener.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..webtty.session import Refused, Session, SessionObserver
+from ..webtty.state import SessionEnd
+
+log = logging.getLogger("gotty_py.server")
+
+SHUTTING_DOWN = "Server is shutting down"
+
+
+class AdmissionListener(Protocol):
+    """The server's lifecycle, told when the count of connections changes."""
+
+    def busy(self) -> None:
+        """A connection was admitted while there was none."""
+
+    def idle(self) -> None:
+        """The last connection is gone."""
+
+    def once_done(self) -> None:
+        """The session that held `--once` has ended."""
+
+
+@dataclass(eq=False)
+class Slot:
+    """One admitted connection."""
+
+    remote_addr: str
+    hang_up: Callable[[], None]  # closes the connection while it has no session yet
+    session: Session | None = None
+    holds_once: bool = False
+
+
+class Admission:
+    """One per server: the slots of the connections open now."""
+
+    def __init__(self, *, once: bool, max_connection: int, listener: AdmissionListener) -> None:
+        self.once = once
+        self.max_connection = max_connection
+        self._listener = listener
+        self._slots: dict[int, Slot] = {}
+        self._once_claimed = False
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def slots(self) -> list[Slot]:
+        return list(self._slots.values())
+
+    def close(self) -> None:
+        """Admit nothing more (the server is shutting down)."""
+        self._closed = True
+
+    def refusal(self) -> str | None:
+        """Why a new connection cannot be admitted now (the 503 text), or None."""
+        if self._closed or (self.once and self._once_claimed):
+            return SHUTTING_DOWN
+        if self.max_connection and len(self._slots) >= self.max_connection:
+            return f"Too many connections (at most {self.max_connection})"
+        return None
+
+    def admit(self, remote_addr: str, hang_up: Callable[[], None]) -> Slot:
+        """Take a slot (after `refusal` said None)."""
+        slot = Slot(remote_addr, hang_up)
+        self._slots[id(slot)] = slot
+        if len(self._slots) == 1:
+            self._listener.busy()
+        return slot
+
+    def observer(self, slot: Slot) -> SessionObserver:
+        """The slot's observer of its session: claims `--once` last before the spawn."""
+        return _SlotObserver(self, slot)
+
+    def claim_once(self, slot: Slot) -> None:
+        if not self.once:
+            return
+        if self._once_claimed:
+            raise Refused("server accepts only one session (--once)")
+        self._once_claimed = True
+        slot.holds_once = True
+
+    def release(self, slot: Slot, end: SessionEnd | None) -> None:
+        """Give the slot back (once; a second call is ignored)."""
+        if self._slots.pop(id(slot), None) is None:
+            return
+        reason = f"{end.cause}: {end.detail}" if end else "failed upgrade"
+        log.info("Connection closed by %s: %s, connections: %d/%d", reason, slot.remote_addr,
+                 len(self._slots), self.max_connection)
+        if slot.holds_once:
+            self._listener.once_done()
+        elif not self._slots:
+            self._listener.idle()
+
+
+class _SlotObserver(SessionObserver):
+    def __init__(self, admission: Admission, slot: Slot) -> None:
+        self._admission = admission
+        self._slot = slot
+
+    async def before_spawn(self, session: Session) -> None:
+        self._admission.claim_once(self._slot)
+
+    def on_start(self, session: Session) -> None:
+        info = session.slave_info
+        log.info("Command is running for client %s with %s", self._slot.remote_addr,
+                 info.summary if info else "?")
