@@ -14,7 +14,7 @@ from gotty_py.auth.jwt import verifier_from_options
 from gotty_py.auth.keys import KeySources, load_key_set
 from gotty_py.config import load_options
 from gotty_py.options import Options
-from tests.gotty import run_gotty
+from tests.gotty import run_async, run_gotty
 from tests.jwt_keys import claims, es256, rsa_pair, write_secret
 
 
@@ -43,7 +43,7 @@ class TestConfiguration:
         verifier = verifier_from_options(options)
         assert verifier is not None
         assert verifier.keys.algorithms == ("HS256", "HS384")
-        verifier.verify(jwt.encode(claims(iss=None), secret, algorithm="HS384"))
+        run_async(verifier.verify(jwt.encode(claims(iss=None), secret, algorithm="HS384")))
 
     def test_errors(self, tmp_path: Path) -> None:
         secret_file = tmp_path / "secret"

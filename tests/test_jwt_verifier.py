@@ -16,12 +16,18 @@ from typing import Any
 import jwt
 import pytest
 
-from gotty_py.auth.jwt import LaunchTokenVerifier, TokenRejected, verifier_from_options
+from gotty_py.auth.jwt import (
+    LaunchTokenVerifier,
+    TokenRejected,
+    VerifiedLaunch,
+    verifier_from_options,
+)
 from gotty_py.auth.replay import MemoryReplayStore
 from gotty_py.backend.environment import session_environment
 from gotty_py.facts import SessionFacts
 from gotty_py.options import Options
 from gotty_py.server.grant import launch_from_verified
+from tests.gotty import run_async
 from tests.jwt_keys import (
     BAD_TOKENS,
     KeyPair,
@@ -46,9 +52,15 @@ def hs_verifier(tmp_path: Path, **options: Any) -> tuple[LaunchTokenVerifier, by
     return verifier, secret
 
 
+def verify(verifier: LaunchTokenVerifier, token: str | None) -> VerifiedLaunch:
+    """The verifier is async (its replay store may be networked); these tests call it
+    from synchronous code."""
+    return run_async(verifier.verify(token))
+
+
 def reason_of(verifier: LaunchTokenVerifier, token: str | None) -> str:
     with pytest.raises(TokenRejected) as caught:
-        verifier.verify(token)
+        verify(verifier, token)
     return caught.value.reason
 
 
@@ -56,7 +68,7 @@ class TestVerifier:
     def test_valid_hs256_token(self, tmp_path: Path) -> None:
         verifier, secret = hs_verifier(tmp_path)
         payload = claims(args=["exec", "-it", "pod", "--", "bash"], ns="prod", write=False)
-        launch = verifier.verify(hs256(secret, payload))
+        launch = verify(verifier, hs256(secret, payload))
         assert launch.args == ("exec", "-it", "pod", "--", "bash")
         assert launch.user == "alice"
         assert launch.write is False
@@ -65,7 +77,7 @@ class TestVerifier:
 
     def test_args_and_write_are_optional(self, tmp_path: Path) -> None:
         verifier, secret = hs_verifier(tmp_path)
-        launch = verifier.verify(hs256(secret, claims(sub=None)))
+        launch = verify(verifier, hs256(secret, claims(sub=None)))
         assert (launch.args, launch.user, launch.write) == ((), None, None)
 
     @pytest.mark.parametrize(("make", "reason"), [(m, r) for _, m, r in BAD_TOKENS],
@@ -86,34 +98,34 @@ class TestVerifier:
     def test_a_token_is_single_use(self, tmp_path: Path) -> None:
         verifier, secret = hs_verifier(tmp_path)
         token = hs256(secret, claims())
-        verifier.verify(token)
+        verify(verifier, token)
         assert reason_of(verifier, token) == "token already used"
-        verifier.verify(hs256(secret, claims(jti="other")))
+        verify(verifier, hs256(secret, claims(jti="other")))
 
     def test_a_refused_token_does_not_use_up_its_jti(self, tmp_path: Path) -> None:
         verifier, secret = hs_verifier(tmp_path)
         payload = claims()
         assert reason_of(verifier, hs256(secret, {**payload, "aud": "x"})) == "wrong audience"
-        verifier.verify(hs256(secret, payload))
+        verify(verifier, hs256(secret, payload))
 
     def test_a_token_with_aud_needs_an_audience_configured(self, tmp_path: Path) -> None:
         secret = write_secret(tmp_path / "secret")
         verifier = verifier_from_options(Options(jwt_secret_file=str(tmp_path / "secret")))
         assert verifier is not None
         assert reason_of(verifier, hs256(secret, claims(aud="some-console"))) == "wrong audience"
-        verifier.verify(hs256(secret, claims(aud=None, iss="anyone")))
+        verify(verifier, hs256(secret, claims(aud=None, iss="anyone")))
 
     def test_leeway_accepts_small_clock_skew(self, tmp_path: Path) -> None:
         verifier, secret = hs_verifier(tmp_path)
-        verifier.verify(hs256(secret, claims(iat=now() - 60, exp=now() - 3)))
-        verifier.verify(hs256(secret, claims(nbf=now() + 3, iat=now() + 3)))
+        verify(verifier, hs256(secret, claims(iat=now() - 60, exp=now() - 3)))
+        verify(verifier, hs256(secret, claims(nbf=now() + 3, iat=now() + 3)))
 
     def test_no_max_lifetime_makes_iat_optional(self, tmp_path: Path) -> None:
         secret = write_secret(tmp_path / "secret")
         verifier = verifier_from_options(Options(jwt_secret_file=str(tmp_path / "secret"),
                                                  jwt_max_lifetime=0))
         assert verifier is not None
-        verifier.verify(hs256(secret, claims(iat=None, aud=None, exp=now() + 86400)))
+        verify(verifier, hs256(secret, claims(iat=None, aud=None, exp=now() + 86400)))
 
     @pytest.mark.parametrize("make_pair", [es256, ed25519_pair, rsa_pair],
                              ids=["ES256", "EdDSA", "RS256"])
@@ -122,7 +134,7 @@ class TestVerifier:
         verifier = verifier_from_options(Options(jwt_public_key_file=str(pair.public_pem)))
         assert verifier is not None
         assert verifier.keys.algorithms == (pair.algorithm,)
-        launch = verifier.verify(pair.sign(claims(aud=None, args=["a"])))
+        launch = verify(verifier, pair.sign(claims(aud=None, args=["a"])))
         assert launch.args == ("a",)
         other = make_pair(tmp_path / "..")
         assert reason_of(verifier, other.sign(claims(aud=None))) == "invalid token"
@@ -150,8 +162,8 @@ class TestVerifier:
         verifier = verifier_from_options(Options(jwt_jwks_file=str(jwks)))
         assert verifier is not None
         assert verifier.keys.algorithms == ("ES256", "EdDSA")
-        assert verifier.verify(old.sign(claims(aud=None), {"kid": "2024-old"})).user == "alice"
-        assert verifier.verify(new.sign(claims(aud=None), {"kid": "2025-new"})).user == "alice"
+        assert verify(verifier, old.sign(claims(aud=None), {"kid": "2024-old"})).user == "alice"
+        assert verify(verifier, new.sign(claims(aud=None), {"kid": "2025-new"})).user == "alice"
         assert reason_of(verifier, gone.sign(claims(aud=None), {"kid": "2023-gone"})) == \
             "unknown signing key"
         assert reason_of(verifier, old.sign(claims(aud=None))) == "unknown signing key"
@@ -177,10 +189,10 @@ class TestVerifier:
             os.utime(jwks, ns=(mtime, mtime))  # a distinct stamp, however fast the test runs
 
         rewrite(json.dumps({"keys": [old.jwk("2024-old"), new.jwk("2025-new")]}), 10**18)
-        assert verifier.verify(new.sign(claims(aud=None), {"kid": "2025-new"})).user == "alice"
+        assert verify(verifier, new.sign(claims(aud=None), {"kid": "2025-new"})).user == "alice"
         rewrite("{not json", 2 * 10**18)
         with caplog.at_level("ERROR", logger="gotty_py.auth"):
-            assert verifier.verify(old.sign(claims(aud=None), {"kid": "2024-old"})).user == \
+            assert verify(verifier, old.sign(claims(aud=None), {"kid": "2024-old"})).user == \
                 "alice"
         assert "keeping the previous ones" in caplog.text
 
@@ -193,22 +205,26 @@ class TestVerifier:
         assert verifier.keys.algorithms == ("PS256",)
         token = jwt.encode(claims(aud=None), pair.private, algorithm="PS256",
                            headers={"kid": "k1"})
-        verifier.verify(token)
+        verify(verifier, token)
         assert reason_of(verifier, pair.sign(claims(aud=None), {"kid": "k1"})) == "invalid token"
+
+
+def claim(store: MemoryReplayStore, jti: str, expires_at: float) -> bool:
+    return run_async(store.claim(jti, expires_at))
 
 
 class TestReplayStore:
     def test_claims_once_and_forgets_after_expiry(self) -> None:
         clock = [1000.0]
         store = MemoryReplayStore(clock=lambda: clock[0])
-        assert store.claim("a", 1060)
-        assert store.claim("b", 2000)
-        assert not store.claim("a", 1060)
+        assert claim(store, "a", 1060)
+        assert claim(store, "b", 2000)
+        assert not claim(store, "a", 1060)
         assert len(store) == 2
         clock[0] = 1061
-        assert store.claim("c", 1100)
+        assert claim(store, "c", 1100)
         assert len(store) == 2  # "a" was pruned
-        assert store.claim("a", 1200)  # its token has expired: no replay is possible
+        assert claim(store, "a", 1200)  # its token has expired: no replay is possible
 
 
 class TestLaunch:
@@ -219,7 +235,7 @@ class TestLaunch:
     def test_write_claim_only_takes_away(self, tmp_path: Path, server_write: bool,
                                          claim: bool | None, expected: bool) -> None:
         verifier, secret = hs_verifier(tmp_path)
-        launch = launch_from_verified(verifier.verify(hs256(secret, claims(write=claim))),
+        launch = launch_from_verified(verify(verifier, hs256(secret, claims(write=claim))),
                                       ("sh",), server_write)
         assert launch.permit_write is expected
         facts = SessionFacts(id="s", started_at=0, remote_addr="", user=launch.user,
@@ -236,14 +252,14 @@ class TestExplicitTyping:
         verifier, secret = hs_verifier(tmp_path, jwt_type="gotty-launch+jwt")
         typed = jwt.encode(claims(), secret, algorithm="HS256",
                            headers={"typ": "application/Gotty-Launch+JWT"})
-        assert verifier.verify(typed).user == "alice"
+        assert verify(verifier, typed).user == "alice"
         for headers in ({}, {"typ": "JWT"}, {"typ": 5}):
             token = jwt.encode(claims(), secret, algorithm="HS256", headers=headers)
             assert reason_of(verifier, token) == "wrong token type"
 
     def test_not_checked_by_default(self, tmp_path: Path) -> None:
         verifier, secret = hs_verifier(tmp_path)
-        assert verifier.verify(jwt.encode(claims(), secret, algorithm="HS256")).user == "alice"
+        assert verify(verifier, jwt.encode(claims(), secret, algorithm="HS256")).user == "alice"
 
 
 def test_auth_package_does_not_import_the_layers_above_it() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gotty_py.auth.tickets import ReconnectTickets
-from tests.gotty import Client, Gotty, open_session
+from gotty_py.auth.tickets import MemoryTicketStore
+from tests.gotty import Client, Gotty, open_session, run_async
 from tests.jwt_keys import claims, hs256, write_secret
 
 SHOW = 'printf "[%s]" "$@"; echo " user=$GOTTY_USER"'
@@ -23,26 +23,32 @@ class FakeClock:
 
 class TestStore:
     def test_single_use(self) -> None:
-        tickets: ReconnectTickets[str] = ReconnectTickets()
-        ticket = tickets.issue("grant")
-        assert len(ticket) >= 40
-        assert tickets.redeem(ticket) == "grant"
-        assert tickets.redeem(ticket) is None
-        assert tickets.redeem("made-up") is None
+        async def scenario() -> None:
+            tickets: MemoryTicketStore[str] = MemoryTicketStore()
+            ticket = await tickets.issue("grant")
+            assert len(ticket) >= 40
+            assert await tickets.redeem(ticket) == "grant"
+            assert await tickets.redeem(ticket) is None
+            assert await tickets.redeem("made-up") is None
+
+        run_async(scenario())
 
     def test_redeemable_while_running_then_for_a_window_after_the_end(self) -> None:
-        clock = FakeClock()
-        tickets: ReconnectTickets[str] = ReconnectTickets(clock)
-        running, ended = tickets.issue("a"), tickets.issue("b")
-        clock.now += 10_000  # a long session: its ticket does not age while it runs
-        tickets.expire_after_end(ended, 31)
-        clock.now += 30
-        assert tickets.redeem(ended) == "b"
-        late = tickets.issue("c")
-        tickets.expire_after_end(late, 31)
-        clock.now += 31
-        assert tickets.redeem(late) is None
-        assert len(tickets) == 1 and tickets.redeem(running) == "a"
+        async def scenario() -> None:
+            clock = FakeClock()
+            tickets: MemoryTicketStore[str] = MemoryTicketStore(clock)
+            running, ended = await tickets.issue("a"), await tickets.issue("b")
+            clock.now += 10_000  # a long session: its ticket does not age while it runs
+            await tickets.expire_after_end(ended, 31)
+            clock.now += 30
+            assert await tickets.redeem(ended) == "b"
+            late = await tickets.issue("c")
+            await tickets.expire_after_end(late, 31)
+            clock.now += 31
+            assert await tickets.redeem(late) is None
+            assert len(tickets) == 1 and await tickets.redeem(running) == "a"
+
+        run_async(scenario())
 
 
 def session_info(client: Client) -> dict[str, object]:

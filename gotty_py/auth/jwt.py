@@ -1,11 +1,11 @@
 """Launch tokens: a JWT that says which arguments a session runs with, and for whom.
 
-Rules of this module: `LaunchTokenVerifier.verify` takes the token string and returns a
-plain `VerifiedLaunch` or raises `TokenRejected` with a reason that is safe to show the
-user and to log (never the token, never key material). Nothing is trusted before the
-signature is checked, so an unsigned or forged token only ever gets "invalid token". It
-does not import the server or the protocol layers; the server turns the result into a
-session `Launch`.
+Rules of this module: `LaunchTokenVerifier.verify` (async, for the replay store's sake)
+takes the token string and returns a plain `VerifiedLaunch` or raises `TokenRejected` with
+a reason that is safe to show the user and to log (never the token, never key material).
+Nothing is trusted before the signature is checked, so an unsigned or forged token only
+ever gets "invalid token". It does not import the server or the protocol layers; the
+server turns the result into a session `Launch`.
 
 Checks, in order: size and shape; header (`alg` from the configured list only, no `crit`,
 `jku`, `jwk`, `x5u`, `x5c`); key by `kid` (JWKS); signature (PyJWT, `algorithms=` from
@@ -165,7 +165,7 @@ class LaunchTokenVerifier:
             parts.append(f"max lifetime {self.policy.max_lifetime}s")
         return "; ".join(parts)
 
-    def verify(self, token: str | None) -> VerifiedLaunch:
+    async def verify(self, token: str | None) -> VerifiedLaunch:
         if not token:
             raise TokenRejected(MISSING)
         if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token):
@@ -175,7 +175,7 @@ class LaunchTokenVerifier:
         key = self._key_for(token)
         payload = self._verified_payload(token, key)
         self._check_standard_claims(token, key, payload)
-        return self._grant(payload)
+        return await self._grant(payload)
 
     # --- before the signature: only the header, and nothing in it is believed -----------
 
@@ -249,7 +249,7 @@ class LaunchTokenVerifier:
             if exp - iat > policy.max_lifetime:
                 raise TokenRejected(TOO_LONG_LIVED)
 
-    def _grant(self, payload: dict[str, Any]) -> VerifiedLaunch:
+    async def _grant(self, payload: dict[str, Any]) -> VerifiedLaunch:
         jti = _identifier(payload, "jti")
         if jti is None:
             raise TokenRejected("invalid claims: jti required")
@@ -264,7 +264,7 @@ class LaunchTokenVerifier:
             raise TokenRejected("invalid claims: write must be true or false")
         # Last, so that only a token that would otherwise be granted uses up its jti.
         expires_at = float(payload["exp"]) + self.policy.leeway
-        if not self.replay.claim(jti, expires_at):
+        if not await self.replay.claim(jti, expires_at):
             raise TokenRejected(ALREADY_USED)
         return VerifiedLaunch(args=tuple(args), user=user, write=write, jti=jti,
                               claims=dict(payload))

@@ -1,8 +1,9 @@
 """Single use of launch tokens: remember each `jti` until its token has expired.
 
 Rules of this module: a `ReplayStore` answers one question, atomically, "is this the first
-time this jti is claimed?". The in-memory store is right for one gotty-py process; several
-replicas behind a load balancer need a shared store with the same interface (Redis
+time this jti is claimed?". The interface is async, so that a networked store never blocks
+the event loop. The in-memory store is right for one gotty-py process; several replicas
+behind a load balancer need a shared store with the same interface (Redis
 `SET jti 1 NX EXAT expires_at` is the whole implementation). No I/O here.
 """
 
@@ -17,13 +18,12 @@ from typing import Protocol
 class ReplayStore(Protocol):
     """Where used token ids are remembered."""
 
-    def claim(self, jti: str, expires_at: float) -> bool:
+    async def claim(self, jti: str, expires_at: float) -> bool:
         """Record `jti` as used until `expires_at` (a Unix time); False if already used.
 
         After `expires_at` the token itself is expired, so forgetting the jti then cannot
         let a replay through; that bounds the store's size by the tokens still valid.
         """
-        ...
 
 
 class MemoryReplayStore:
@@ -37,7 +37,7 @@ class MemoryReplayStore:
     def __len__(self) -> int:
         return len(self._expiry)
 
-    def claim(self, jti: str, expires_at: float) -> bool:
+    async def claim(self, jti: str, expires_at: float) -> bool:
         self._prune(self._clock())
         if jti in self._expiry:
             return False

@@ -3,7 +3,9 @@
 Rules of this module: a ticket is a random, single-use bearer value standing for one grant
 (what a verified launch token allowed). It is handed only to the page of the session it
 belongs to, becomes redeemable for a short window once that session has ended, and is
-forgotten at redemption or expiry. No I/O; the clock is injected.
+forgotten at redemption or expiry. `TicketStore` is the interface, async so that a shared
+store (several replicas) never blocks the event loop; `MemoryTicketStore` is the one-process
+default. No I/O; the clock is injected.
 """
 
 from __future__ import annotations
@@ -12,12 +14,26 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 
 TICKET_BYTES = 32
 MAX_PENDING = 100_000  # tickets of running sessions plus armed ones, a bound on memory
+
+
+class TicketStore(Protocol[T]):
+    """Where tickets and the grants they stand for are kept."""
+
+    async def issue(self, grant: T) -> str:
+        """A new ticket for `grant`, valid until `expire_after_end` arms its deadline;
+        OverflowError when the store is full."""
+
+    async def expire_after_end(self, ticket: str, window: float) -> None:
+        """The issuing session ended: the ticket may be redeemed for `window` seconds."""
+
+    async def redeem(self, ticket: str) -> T | None:
+        """The grant, once; None for an unknown, used or expired ticket."""
 
 
 @dataclass
@@ -26,13 +42,14 @@ class _Entry(Generic[T]):
     expires_at: float | None  # None while the issuing session runs
 
 
-class ReconnectTickets(Generic[T]):
+class MemoryTicketStore(Generic[T]):
+    """A `TicketStore` in this process's memory; expired tickets are pruned as it is used."""
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._entries: dict[str, _Entry[T]] = {}
 
-    def issue(self, grant: T) -> str:
-        """A new ticket for `grant`, valid until `expire_after_end` arms its deadline."""
+    async def issue(self, grant: T) -> str:
         self._prune()
         if len(self._entries) >= MAX_PENDING:
             raise OverflowError("too many reconnect tickets")
@@ -40,14 +57,12 @@ class ReconnectTickets(Generic[T]):
         self._entries[ticket] = _Entry(grant, None)
         return ticket
 
-    def expire_after_end(self, ticket: str, window: float) -> None:
-        """The issuing session ended: the ticket may be redeemed for `window` seconds."""
+    async def expire_after_end(self, ticket: str, window: float) -> None:
         entry = self._entries.get(ticket)
         if entry is not None:
             entry.expires_at = self._clock() + window
 
-    def redeem(self, ticket: str) -> T | None:
-        """The grant, once; None for an unknown, used or expired ticket."""
+    async def redeem(self, ticket: str) -> T | None:
         self._prune()
         entry = self._entries.pop(ticket, None)
         return entry.grant if entry is not None else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from ..auth.basic import token_matches
 from ..auth.jwt import LaunchTokenVerifier, TokenRejected, VerifiedLaunch
-from ..auth.tickets import ReconnectTickets
+from ..auth.tickets import TicketStore
 from ..options import Options
 from ..webtty.protocol import InitMessage, parse_query
 from ..webtty.session import Launch, Refused, Session, SessionObserver
@@ -73,7 +73,7 @@ class LaunchGrant:
 
     def __init__(self, options: Options, command: Sequence[str],
                  verifier: LaunchTokenVerifier | None,
-                 tickets: ReconnectTickets[Launch] | None) -> None:
+                 tickets: TicketStore[Launch] | None) -> None:
         self.command = tuple(command)
         self.credential = options.credential
         self.permit_write = options.permit_write
@@ -102,12 +102,12 @@ class LaunchGrant:
             return Launch(argv=(*self.command, *args), permit_write=self.permit_write)
         tickets = query.get("ticket", []) if self.tickets is not None else []
         if tickets:
-            launch, how = self._redeem_ticket(tickets), "Reconnect ticket"
+            launch, how = await self._redeem_ticket(tickets), "Reconnect ticket"
         else:
-            launch, how = self._verify_token(query.get("jwt", [])), "Launch token"
+            launch, how = await self._verify_token(query.get("jwt", [])), "Launch token"
         if self.tickets is not None:
             try:
-                ticket = self.tickets.issue(launch)
+                ticket = await self.tickets.issue(launch)
             except OverflowError:
                 raise Refused("server busy: too many reconnect tickets") from None
             launch = replace(launch, info={RECONNECT_TICKET: ticket})
@@ -115,19 +115,19 @@ class LaunchGrant:
                  launch.claims.get("jti"), client.remote_addr)
         return launch
 
-    def _verify_token(self, tokens: list[str]) -> Launch:
+    async def _verify_token(self, tokens: list[str]) -> Launch:
         assert self.verifier is not None
         try:
             if len(tokens) > 1:
                 raise TokenRejected("invalid token")  # which one would be meant is unclear
-            verified = self.verifier.verify(tokens[0] if tokens else None)
+            verified = await self.verifier.verify(tokens[0] if tokens else None)
         except TokenRejected as exc:
             raise Refused(exc.reason) from None
         return launch_from_verified(verified, self.command, self.permit_write)
 
-    def _redeem_ticket(self, tickets: list[str]) -> Launch:
+    async def _redeem_ticket(self, tickets: list[str]) -> Launch:
         assert self.tickets is not None
-        launch = self.tickets.redeem(tickets[0]) if len(tickets) == 1 else None
+        launch = await self.tickets.redeem(tickets[0]) if len(tickets) == 1 else None
         if launch is None:
             raise Refused("reconnect ticket expired or already used")
         return launch
@@ -137,7 +137,7 @@ class TicketArming:
     """The plugin that lets a page reconnect in JWT mode: once a session ends, its reconnect
     ticket may be redeemed until shortly after the page's reconnect delay has passed."""
 
-    def __init__(self, tickets: ReconnectTickets[Launch], reconnect_seconds: int) -> None:
+    def __init__(self, tickets: TicketStore[Launch], reconnect_seconds: int) -> None:
         self._tickets = tickets
         self._window = reconnect_seconds + RECONNECT_TICKET_GRACE
 
@@ -150,10 +150,10 @@ class TicketArming:
     async def aclose(self) -> None:
         pass
 
-    def arm(self, session: Session) -> None:
+    async def arm(self, session: Session) -> None:
         ticket = session.launch.info.get(RECONNECT_TICKET) if session.launch else None
         if ticket:
-            self._tickets.expire_after_end(ticket, self._window)
+            await self._tickets.expire_after_end(ticket, self._window)
 
 
 class _ArmTicketAtEnd(SessionObserver):
@@ -161,4 +161,4 @@ class _ArmTicketAtEnd(SessionObserver):
         self._arming = arming
 
     async def on_end(self, session: Session, end: SessionEnd) -> None:
-        self._arming.arm(session)
+        await self._arming.arm(session)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..auth.jwt import LaunchTokenVerifier
-from ..auth.tickets import ReconnectTickets
+from ..auth.tickets import MemoryTicketStore, TicketStore
 from ..options import Options
 from ..webtty.session import Launch, SessionObserver
 from .audit_observer import AuditConfigError, AuditService
@@ -50,8 +50,8 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
     """Every plugin the options ask for; StartupError when one cannot work."""
     # With --reconnect, a page whose single-use token started a session reconnects with a
     # ticket standing for the same grant (auth/tickets.py).
-    tickets: ReconnectTickets[Launch] | None = (
-        ReconnectTickets() if verifier is not None and options.enable_reconnect else None)
+    tickets: TicketStore[Launch] | None = (
+        MemoryTicketStore() if verifier is not None and options.enable_reconnect else None)
     features: list[ServerPlugin] = []
     if tickets is not None:
         features.append(TicketArming(tickets, options.reconnect_time))
