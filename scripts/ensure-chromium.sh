@@ -9,5 +9,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq chromium >/dev/null
+# Another apt or dpkg may hold the package lock on a fresh machine (unattended upgrades, a
+# parallel install): wait for it rather than fail.
+LOCK_WAIT="-o DPkg::Lock::Timeout=600"
+apt-get $LOCK_WAIT update -qq
+apt-get $LOCK_WAIT install -y -qq chromium >/dev/null
