@@ -24,8 +24,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "gotty_py.fields": ("gotty_py.facts",),
     "gotty_py.config": ("gotty_py.options",),
     "gotty_py.docs": ("gotty_py.options",),
-    # A backend knows the session's facts and nothing above it.
-    "gotty_py.backend": ("gotty_py.backend", "gotty_py.facts"),
+    # A backend knows the session's facts (and the GOTTY_ prefix) and nothing above it.
+    "gotty_py.backend": ("gotty_py.backend", "gotty_py.facts", "gotty_py.options"),
     # The protocol is pure; the session knows the backend's contract, not a backend.
     "gotty_py.webtty.protocol": (),
     "gotty_py.webtty": ("gotty_py.webtty", "gotty_py.facts", "gotty_py.backend.base"),

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..facts import SessionFacts
+from ..options import ENV_PREFIX
 
-SERVER_PREFIX = "GOTTY_"
 SESSION_ID_VARIABLE = "GOTTY_SESSION_ID"
 USER_VARIABLE = "GOTTY_USER"
 
@@ -27,7 +27,7 @@ def session_environment(base: Mapping[str, str], facts: SessionFacts,
                         extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """`base` less the server's `GOTTY_*` variables, then `extra`, then the session's id
     and (when it has one) its user."""
-    env = {key: value for key, value in base.items() if not key.startswith(SERVER_PREFIX)}
+    env = {key: value for key, value in base.items() if not key.startswith(ENV_PREFIX)}
     env.update(extra or {})
     if facts.user:
         env[USER_VARIABLE] = facts.user
