@@ -59,32 +59,27 @@ class InProcess:
         self.backend = InMemoryBackend()
         self.server = GottyServer(Options(**options), command or ("sh",), self.backend,
                                   environ={"PATH": "/bin", "GOTTY_CREDENTIAL": "secret"})
-        self._releases: list[asyncio.Task[None]] = []
+        self._slots: list[Slot] = []
 
     async def open(self, arguments: str = "", token: str = "",
                    headers: dict[str, str] | None = None) -> Opened:
         """A session given this init; returns once it runs or has ended."""
-        admission = self.server.admission
-        slot = admission.admit(PEER, hang_up=lambda: None)
+        slot = self.server.admission.admit(PEER, hang_up=lambda: None)
+        self._slots.append(slot)
         master = RecordingMaster()
         client = ClientInfo(PEER, HTTPHeaders(headers or {}))
-        session = self.server.site.sessions.create(master, client, admission.observer(slot))
-        slot.session = session
-        self._releases.append(asyncio.ensure_future(self._release(slot, session)))
+        session = self.server.site.open_session(master, client, slot)
         init = {"Arguments": arguments, "AuthToken": token}
         session.receive(json.dumps(init).encode(), binary=False)
         await until(lambda: session.state in (State.RUNNING, State.ENDED), "the start")
         return Opened(session, master, self.backend)
-
-    async def _release(self, slot: Slot, session: Session) -> None:
-        self.server.admission.release(slot, await session.wait())
 
     async def close(self) -> None:
         """End every session still running, and wait until each gave its slot back."""
         for slot in self.server.admission.slots():
             if slot.session is not None:
                 slot.session.shutdown()
-        await asyncio.gather(*self._releases)
+        await asyncio.gather(*(slot.released for slot in self._slots if slot.released))
         assert len(self.server.admission) == 0
 
 

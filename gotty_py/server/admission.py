@@ -3,15 +3,17 @@
 Rules of this module: it owns `--once`, `--max-connection`, the refusal while shutting down
 and the connection count, and nothing else. A connection takes a `Slot` before the
 WebSocket upgrade and gives it back exactly once: when its session has ended, or when the
-upgrade failed. The WebSocket handler gives it back by awaiting the session's end, not
-through an observer, so no observer can leak a slot. `--once` is claimed only by a session
-that every earlier pre-spawn check let through (the slot's observer comes last), so a
-refused or unauthenticated client does not use it up. What the server does when the count
-changes (the `--timeout` clock, exiting after `--once`) it is told through a listener.
+upgrade failed. A slot that `hold`s a session gives itself back once that session has
+ended (`Session.wait`), not through an observer, so no observer can leak a slot. `--once`
+is claimed only by a session that every earlier pre-spawn check let through (the slot's
+observer comes last), so a refused or unauthenticated client does not use it up. What the
+server does when the count changes (the `--timeout` clock, exiting after `--once`) it is
+told through a listener.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ class Slot:
     hang_up: Callable[[], None]  # closes the connection while it has no session yet
     session: Session | None = None
     holds_once: bool = False
+    released: asyncio.Task[None] | None = None  # done once the held session gave it back
 
 
 class Admission:
@@ -84,6 +87,18 @@ class Admission:
         if len(self._slots) == 1:
             self._listener.busy()
         return slot
+
+    def hold(self, slot: Slot, session: Session) -> None:
+        """The slot's connection has this session; the slot goes back when it has ended."""
+        slot.session = session
+        slot.released = asyncio.ensure_future(self._release_at_end(slot, session))
+
+    async def _release_at_end(self, slot: Slot, session: Session) -> None:
+        end: SessionEnd | None = None
+        try:
+            end = await session.wait()
+        finally:
+            self.release(slot, end)
 
     def observer(self, slot: Slot) -> SessionObserver:
         """The slot's observer of its session: claims `--once` last before the spawn."""

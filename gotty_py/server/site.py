@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import tornado.httputil
 
-from .admission import Admission
+from ..webtty.session import Master, Session
+from .admission import Admission, Slot
+from .grant import ClientInfo
 from .sessions import SessionFactory
 
 
@@ -28,6 +30,13 @@ class Site:
     index_page: Callable[[str], str]  # the index page's HTML for a client's address
     admission: Admission
     sessions: SessionFactory
+
+    def open_session(self, master: Master, client: ClientInfo, slot: Slot) -> Session:
+        """The admitted connection's session, observed last by its slot (the `--once`
+        claim), which it holds until it has ended."""
+        session = self.sessions.create(master, client, self.admission.observer(slot))
+        self.admission.hold(slot, session)
+        return session
 
 
 def peer_address(request: tornado.httputil.HTTPServerRequest) -> str:

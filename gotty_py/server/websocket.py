@@ -20,7 +20,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocket
 
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Session
-from ..webtty.state import Disconnect, EndCause, SessionEnd, State
+from ..webtty.state import Disconnect, EndCause, State
 from .admission import Slot
 from .grant import ClientInfo
 from .handlers import TokenSafeLogging, require_basic_auth
@@ -110,7 +110,6 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         self.session: Session | None = None
         self.master: WebSocketMaster | None = None
         self._init_deadline: asyncio.TimerHandle | None = None
-        self._release: asyncio.Task[None] | None = None
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # GoTTY's /ws carries no Server header
@@ -176,22 +175,11 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         assert self.slot is not None
         self.master = WebSocketMaster(self)
         client = ClientInfo(remote_addr=self.slot.remote_addr, headers=self.request.headers)
-        session = self.session = self.site.sessions.create(
-            self.master, client, self.site.admission.observer(self.slot))
-        self.slot.session = session
-        self._release = asyncio.ensure_future(self._release_at_end(self.slot, session))
+        self.session = self.site.open_session(self.master, client, self.slot)
         deadline = self.site.init_timeout
         if deadline > 0:
             loop = asyncio.get_running_loop()
             self._init_deadline = loop.call_later(deadline, self._init_overdue, deadline)
-
-    async def _release_at_end(self, slot: Slot, session: Session) -> None:
-        """The slot goes back once the session has ended, whatever its observers did."""
-        end: SessionEnd | None = None
-        try:
-            end = await session.wait()
-        finally:
-            self.site.admission.release(slot, end)
 
     def _init_overdue(self, seconds: int) -> None:
         """A client that never sends its init holds a slot; GoTTY waits for it forever."""
