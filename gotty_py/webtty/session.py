@@ -321,7 +321,12 @@ class Session:
     async def _start(self, frame: bytes) -> None:
         try:
             self.init = protocol.parse_init(frame)
-            self.launch = await self._authorize(self.init)
+            launch = self.launch = await self._authorize(self.init)
+            if self._ended():
+                return
+            facts = self.facts = self._facts(launch)
+            self.size = facts.size
+            await self._observers.before_spawn(self)  # the grant or a check may refuse
         except ProtocolError as exc:
             await self._finish(EndCause.PROTOCOL_ERROR, str(exc), CloseCode.PROTOCOL_ERROR)
             return
@@ -330,17 +335,8 @@ class Session:
             return
         if self._ended():
             return
-        facts = self.facts = self._facts(self.launch)
-        self.size = facts.size
         try:
-            await self._observers.before_spawn(self)
-        except Refused as exc:
-            await self._finish(EndCause.REFUSED, str(exc), CloseCode.POLICY_VIOLATION)
-            return
-        if self._ended():
-            return
-        try:
-            slave = await self._backend.start(StartRequest(facts, self.launch.env))
+            slave = await self._backend.start(StartRequest(facts, launch.env))
         except StartFailed as exc:
             log.warning("Failed to start command for %s: %s", self.remote_addr, exc)
             await self._finish(EndCause.START_FAILED, f"failed to start command: {exc}",
@@ -362,7 +358,7 @@ class Session:
 
     def _send_initial_frames(self) -> None:
         """Title first, then S's buffer size, reconnect and preferences (GoTTY's order)."""
-        assert self.slave is not None and self.launch is not None and self.title is not None
+        assert self.launch is not None and self.title is not None
         self.master.send(protocol.encode_title(self.title))
         self.master.send(protocol.encode_buffer_size())
         if self.settings.reconnect_seconds is not None:
