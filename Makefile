@@ -7,7 +7,7 @@ PORT ?= 8080
 # The embedded default: a writable bash, reachable from this machine only.
 RUN_COMMAND ?= bash
 
-.PHONY: venv run test test-fast lint docs bench browser clean
+.PHONY: venv run test test-fast lint docs bench system-packages clean
 .DEFAULT_GOAL := run
 
 venv: $(STAMP)
@@ -21,11 +21,12 @@ $(STAMP): pyproject.toml
 run: venv
 	$(BIN)/gotty-py --address 127.0.0.1 --port $(PORT) --permit-write $(RUN_COMMAND)
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
-browser:
-	scripts/ensure-chromium.sh
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads one) and
+# Debian's redis-server for the replica tests.
+system-packages:
+	scripts/ensure-system-packages.sh
 
-test: venv browser
+test: venv system-packages
 	$(BIN)/pytest
 
 test-fast: venv

@@ -156,6 +156,24 @@
 // JSON-lines log with one line per session start and end (empty: sessions.jsonl in --audit-dir).
 // audit_event_log = ""
 
+// IP address of the operations listener (/healthz, /readyz, /metrics).
+// ops_address = "127.0.0.1"
+
+// Port of the operations listener (0 picks a free port; empty: no operations listener).
+// ops_port = ""
+
+// Log line format: text, or json (one object per line, with the session id, user and client address where known).
+// log_format = "text"
+
+// Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For header names the real client (in logs, audit and titles); ignored from any other peer.
+// trusted_proxies = ""
+
+// Seconds SIGTERM gives the open sessions to end, with their cleanup and audit, before what is left is killed and the server exits.
+// drain_timeout = 25
+
+// Where single-use launch-token ids and reconnect tickets are kept: memory (this process only) or a redis:// or rediss:// URL shared by every replica.
+// store = "memory"
+
 // Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page).
 // preferences {
 //   font_size = 15

@@ -193,6 +193,25 @@ class Options:
     audit_event_log: str = option("", "JSON-lines log with one line per session start and end "
                                   "(empty: sessions.jsonl in --audit-dir)",
                                   flag="audit-event-log", origin="gotty-py")
+    # Operations (docs/operations.md): a listener of its own, so that Basic auth, the base
+    # path and the public Ingress never touch the probes and the metrics.
+    ops_address: str = option("127.0.0.1", "IP address of the operations listener (/healthz, "
+                              "/readyz, /metrics)", flag="ops-address", origin="gotty-py")
+    ops_port: str = option("", "Port of the operations listener (0 picks a free port; empty: "
+                           "no operations listener)", flag="ops-port", origin="gotty-py")
+    log_format: str = option("text", "Log line format: text, or json (one object per line, "
+                             "with the session id, user and client address where known)",
+                             flag="log-format", origin="gotty-py")
+    trusted_proxies: str = option("", "Comma-separated addresses or CIDRs of reverse proxies "
+                                  "whose X-Forwarded-For header names the real client (in "
+                                  "logs, audit and titles); ignored from any other peer",
+                                  flag="trusted-proxies", origin="gotty-py")
+    drain_timeout: int = option(25, "Seconds SIGTERM gives the open sessions to end, with their "
+                                "cleanup and audit, before what is left is killed and the "
+                                "server exits", flag="drain-timeout", origin="gotty-py")
+    store: str = option("memory", "Where single-use launch-token ids and reconnect tickets are "
+                        "kept: memory (this process only) or a redis:// or rediss:// URL "
+                        "shared by every replica", flag="store", origin="gotty-py")
     preferences: dict[str, Any] = option(  # noqa: RUF009
         {}, "Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page)",
         kind="block")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from ..backend.environment import session_environment
 from ..backend.hooks import HookResult, run_hook
@@ -60,11 +60,11 @@ class CleanupHooks:
     """Runs the cleanup command for every session that started a process (a plugin)."""
 
     def __init__(self, template: CommandTemplate, timeout: float, environ: Mapping[str, str],
-                 report: HookReporter | None = None) -> None:
+                 reporters: Sequence[HookReporter] = ()) -> None:
         self.template = template
         self.timeout = timeout
         self.environ = dict(environ)
-        self._report = report  # each run's outcome, e.g. to the audit event log
+        self._reporters = tuple(reporters)  # told each run's outcome (audit trail, metrics)
         self._running: set[asyncio.Task[None]] = set()
 
     def observe(self) -> SessionObserver:
@@ -90,8 +90,8 @@ class CleanupHooks:
         output = " | ".join(line for line in result.output.splitlines() if line.strip())
         log.log(level, "Cleanup for session %s: %s%s", facts.id, result.describe(),
                 f" ({output})" if output else "")
-        if self._report is not None:
-            self._report(facts, result)
+        for report in self._reporters:
+            report(facts, result)
 
 
 class _HookObserver(SessionObserver):

@@ -68,6 +68,6 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
         except CommandTemplateError as exc:
             raise StartupError(ExitCode.CONFIG, str(exc)) from None
         features.append(CleanupHooks(template, options.cleanup_timeout, environ,
-                                     report=audit.record_cleanup if audit else None))
+                                     reporters=(audit.record_cleanup,) if audit else ()))
     return Plugins(grant=LaunchGrant(options, command, verifier, tickets),
                    features=tuple(features))
