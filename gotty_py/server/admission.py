@@ -72,6 +72,11 @@ class Admission:
         """Admit nothing more (the server is shutting down)."""
         self._closed = True
 
+    @property
+    def closed(self) -> bool:
+        """True once the server has stopped admitting (draining or shutting down)."""
+        return self._closed
+
     def refusal(self) -> str | None:
         """Why a new connection cannot be admitted now (the 503 text), or None."""
         if self._closed or (self.once and self._once_claimed):

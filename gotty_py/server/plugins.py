@@ -21,6 +21,7 @@ from ..webtty.session import Launch, SessionObserver
 from .audit_observer import AuditConfigError, AuditService
 from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
 from .grant import LaunchGrant, TicketArming
+from .health import HealthCheck
 from .startup import ExitCode, StartupError
 
 
@@ -43,6 +44,8 @@ class Plugins:
     # In the order they see each session: the ticket arming, the audit trail, then the
     # cleanup hook (which reports to the audit trail, so it closes first).
     features: tuple[ServerPlugin, ...]
+    # What readiness asks before it says the server can take sessions (server/health.py).
+    health: tuple[HealthCheck, ...] = ()
 
 
 def plugins_from_options(options: Options, command: Sequence[str], environ: Mapping[str, str],
