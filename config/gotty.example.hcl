@@ -96,6 +96,9 @@
 // Required `typ` header of launch tokens (explicit typing, RFC 8725), e.g. gotty-launch+jwt, so that another JWT of the portal cannot be used here; empty: not checked.
 // jwt_type = ""
 
+// Refuse to start without a launch-token key: for a command that takes its arguments from the token (the Kubernetes recipe), which no session could run without one.
+// jwt_required = false
+
 // Pass the WebSocket request's headers to the command as HTTP_* environment variables (credentials, cookies and Proxy excepted).
 // pass_headers = false
 

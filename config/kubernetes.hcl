@@ -17,7 +17,8 @@ close_timeout = 5
 
 // Then end the remote side: the shell kube-exec.sh left running in the container.
 // {arg0} {arg1} {arg2} are the namespace, pod and container; {session} names the record.
-cleanup_command = "examples/kubernetes/kube-cleanup.sh {arg0} {arg1} {arg2} {session}"
+// A relative path here is relative to this file's directory.
+cleanup_command = "../examples/kubernetes/kube-cleanup.sh {arg0} {arg1} {arg2} {session}"
 cleanup_timeout = 30
 
 // Notice a vanished browser (laptop lid, network cut) within about 45 s.
@@ -26,7 +27,9 @@ ws_ping_timeout = 20
 init_timeout = 10
 
 // Launch tokens decide NAMESPACE POD CONTAINER SHELL (docs/jwt.md); the portal holds the
-// private key, the console only the public keys. Uncomment with your key file:
+// private key, the console only the public keys. Without a key no session could run, so
+// the server refuses to start until one is set. Uncomment with your key file:
+jwt_required = true
 // jwt_jwks_file = "/etc/gotty/console-jwks.json"
 // jwt_algorithms = "ES256"
 // jwt_audience = "console"

@@ -9,6 +9,7 @@ warnings, never errors, so a GoTTY config keeps loading.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,10 +87,34 @@ def values_from_hcl(data: Mapping[str, Any], path: str) -> tuple[dict[str, Any],
                 merged.update(item)
             raw = merged
         try:
-            values[spec.name] = coerce(spec, raw, from_text=False)
+            values[spec.name] = relative_to_file(spec, coerce(spec, raw, from_text=False), path)
         except OptionValueError as exc:
             raise ConfigError(f"config file {path}: key {key!r}: {exc}") from None
     return values, warnings
+
+
+def relative_to_file(spec: OptionSpec, value: Any, config_path: str) -> Any:
+    """A relative path in a config file means a path next to that file, wherever the server
+    was started from: a `file` option's value, or a `command` option's first word when it
+    names a file (has a `/`; a bare name is looked up on PATH). `~/` and absolute paths are
+    kept as they are; flags and environment variables stay relative to the working
+    directory, as every command line does."""
+    if not spec.path or not isinstance(value, str) or not value:
+        return value
+    base = os.path.dirname(os.path.abspath(config_path))
+    if spec.path == "file":
+        return value if _anchored(value) else os.path.join(base, value)
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        return value  # the command's own parser reports it, with the whole text
+    if not words or _anchored(words[0]) or "/" not in words[0]:
+        return value
+    return shlex.join([os.path.join(base, words[0]), *words[1:]])
+
+
+def _anchored(path: str) -> bool:
+    return os.path.isabs(path) or path.startswith("~/") or path == "~"
 
 
 def values_from_env(env: Mapping[str, str]) -> dict[str, Any]:

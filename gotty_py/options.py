@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 ValueKind = Literal["str", "int", "bool", "float", "block"]
+# What a relative path in a config file is relative to: a `file` option's value, or a
+# `command` option's first word, resolves against the config file's own directory.
+PathKind = Literal["", "file", "command"]
 
 ENV_PREFIX = "GOTTY_"
 
@@ -31,6 +34,7 @@ class OptionSpec:
     short: str | None
     hcl: str | None
     origin: str
+    path: PathKind = ""
 
     @property
     def env(self) -> str | None:
@@ -56,10 +60,11 @@ def option(
     hcl: str | None = "",
     kind: ValueKind | None = None,
     origin: str = "GoTTY",
+    path: PathKind = "",
 ) -> Any:
     """Declare an option field; `hcl=""` means the HCL key is the field name, None means none."""
     meta = {"help": help, "flag": flag, "short": short, "hcl": hcl, "kind": kind,
-            "origin": origin}
+            "origin": origin, "path": path}
     if isinstance(default, dict | list):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -84,15 +89,17 @@ class Options:
                                      flag="random-url", short="r")
     random_url_length: int = option(8, "Random URL length", flag="random-url-length")
     enable_tls: bool = option(False, "Enable TLS/SSL", flag="tls", short="t")
-    tls_crt_file: str = option("~/.gotty.crt", "TLS/SSL certificate file path", flag="tls-crt")
-    tls_key_file: str = option("~/.gotty.key", "TLS/SSL key file path", flag="tls-key")
+    tls_crt_file: str = option("~/.gotty.crt", "TLS/SSL certificate file path", flag="tls-crt",
+                               path="file")
+    tls_key_file: str = option("~/.gotty.key", "TLS/SSL key file path", flag="tls-key",
+                               path="file")
     tls_ca_crt_file: str = option("~/.gotty.ca.crt", "TLS/SSL CA certificate file for client "
                                   "certifications; giving it turns client-certificate auth on",
-                                  flag="tls-ca-crt")
+                                  flag="tls-ca-crt", path="file")
     enable_tls_client_auth: bool = option(False, "Require client certificates signed by the "
                                           "CA in --tls-ca-crt", flag="enable-tls-client-auth")
     index_file: str = option("", "Custom index.html file (Go template with {{ .title }})",
-                             flag="index")
+                             flag="index", path="file")
     title_format: str = option("{{ .command }}@{{ .hostname }}", "Title format of the browser "
                                "window (GoTTY template variables: command, argv, hostname, "
                                "remote_addr, pid; with launch tokens also user and claims)",
@@ -115,13 +122,13 @@ class Options:
                              origin="gotty-py")
     jwt_secret_file: str = option("", "File holding the HMAC secret for launch tokens "
                                   "(trailing newlines ignored)", flag="jwt-secret-file",
-                                  origin="gotty-py")
+                                  origin="gotty-py", path="file")
     jwt_public_key_file: str = option("", "PEM public key (RSA, EC or Ed25519) or certificate "
                                       "that verifies launch tokens", flag="jwt-public-key-file",
-                                      origin="gotty-py")
+                                      origin="gotty-py", path="file")
     jwt_jwks_file: str = option("", "JWKS file of public keys that verify launch tokens, "
                                 "chosen by the token's kid (key rotation)",
-                                flag="jwt-jwks-file", origin="gotty-py")
+                                flag="jwt-jwks-file", origin="gotty-py", path="file")
     jwt_algorithms: str = option("", "Accepted launch-token algorithms, comma-separated, one "
                                  "family (default: HS256 for a secret, the key's own for "
                                  "public keys)", flag="jwt-algorithms", origin="gotty-py")
@@ -138,6 +145,10 @@ class Options:
                            "8725), e.g. gotty-launch+jwt, so that another JWT of the portal "
                            "cannot be used here; empty: not checked", flag="jwt-type",
                            origin="gotty-py")
+    jwt_required: bool = option(False, "Refuse to start without a launch-token key: for a "
+                                "command that takes its arguments from the token (the "
+                                "Kubernetes recipe), which no session could run without one",
+                                flag="jwt-required", origin="gotty-py")
     pass_headers: bool = option(False, "Pass the WebSocket request's headers to the command "
                                 "as HTTP_* environment variables (credentials, cookies and "
                                 "Proxy excepted)", flag="pass-headers", origin="sorenisanerd")
@@ -174,12 +185,12 @@ class Options:
                                   "{session} {user} {remote_addr} {hostname} {date} {time} "
                                   "{command} {args} {arg0}.. {claim.NAME} (no shell is "
                                   "involved)",
-                                  flag="cleanup-command", origin="gotty-py")
+                                  flag="cleanup-command", origin="gotty-py", path="command")
     cleanup_timeout: int = option(30, "Seconds the cleanup command may run before it is killed",
                                   flag="cleanup-timeout", origin="gotty-py")
     audit_dir: str = option("", "Directory for session recordings (asciicast v2, one file per "
                             "session); empty: no recordings. See docs/audit.md",
-                            flag="audit-dir", origin="gotty-py")
+                            flag="audit-dir", origin="gotty-py", path="file")
     audit_file_name: str = option(
         "{date}/{user}/{time}-{session}.cast", "Recording file name under --audit-dir, from "
         "{date} {time} {session} {user} {remote_addr} {command} {hostname} {arg0} {arg1}... "
@@ -192,7 +203,7 @@ class Options:
                                   flag="audit-required", origin="gotty-py")
     audit_event_log: str = option("", "JSON-lines log with one line per session start and end "
                                   "(empty: sessions.jsonl in --audit-dir)",
-                                  flag="audit-event-log", origin="gotty-py")
+                                  flag="audit-event-log", origin="gotty-py", path="file")
     # Operations (docs/operations.md): a listener of its own, so that Basic auth, the base
     # path and the public Ingress never touch the probes and the metrics.
     ops_address: str = option("127.0.0.1", "IP address of the operations listener (/healthz, "
@@ -229,7 +240,8 @@ def _spec_from_field(f: dataclasses.Field[Any]) -> OptionSpec:
     default = f.default if f.default is not dataclasses.MISSING else factory()
     hcl = f.name if meta["hcl"] == "" else meta["hcl"]
     return OptionSpec(name=f.name, kind=kind, default=default, help=meta["help"],
-                      flag=meta["flag"], short=meta["short"], hcl=hcl, origin=meta["origin"])
+                      flag=meta["flag"], short=meta["short"], hcl=hcl, origin=meta["origin"],
+                      path=meta["path"])
 
 
 OPTION_SPECS: tuple[OptionSpec, ...] = tuple(

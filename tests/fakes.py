@@ -5,6 +5,7 @@ feeds. The real parts are tested end to end elsewhere (test_session.py and other
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from gotty_py.backend.base import SlaveInfo, StartRequest
 
@@ -73,6 +74,9 @@ class InMemoryBackend:
     def __init__(self, spawn_yields: int = 0) -> None:
         self.spawn_yields = spawn_yields
         self.slaves: list[InMemorySlave] = []
+
+    def check_command(self, command: Sequence[str]) -> None:
+        """Any command will do: the in-memory slave runs none."""
 
     async def start(self, request: StartRequest) -> InMemorySlave:
         for _ in range(self.spawn_yields):  # a spawn that takes a while, like a fork+exec

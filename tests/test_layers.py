@@ -38,6 +38,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                         "gotty_py.facts", "gotty_py.fields", "gotty_py.options",
                         "gotty_py.config", "gotty_py.backend.base",
                         "gotty_py.backend.environment", "gotty_py.backend.hooks",
+                        "gotty_py.backend.programs",
                         "gotty_py.backend.reaper", "gotty_py.__init__"),
     "gotty_py.backends": ("gotty_py.backend", "gotty_py.options"),
     "gotty_py.token_cli": ("gotty_py.auth",),

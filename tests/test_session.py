@@ -267,12 +267,6 @@ class TestProcess:
         pid, sid, pgid = text.split("S=")[1].split()
         assert pid == sid == pgid  # a session and process-group leader
 
-    def test_missing_command_gives_a_clear_reason(self, gotty: Gotty) -> None:
-        client = open_session(gotty("/no/such/command"))
-        client.frames_until_close()
-        assert client.closed is not None and client.closed.code == 1011
-        assert client.closed.reason.startswith("failed to start command: /no/such/command")
-
     def test_client_close_sends_the_close_signal(self, gotty: Gotty, tmp_path: Path) -> None:
         log = tmp_path / "signal"
         script = f"trap 'echo TERM > {log}; exit 0' TERM; echo PID=$$; while :; do sleep 0.1; done"

@@ -24,6 +24,7 @@ from .events import event_log_location
 from .reader import (
     Cast,
     CastError,
+    CleanupStatus,
     SessionRecord,
     file_digest,
     read_cast,
@@ -141,8 +142,8 @@ def _cut(text: str, width: int) -> str:
 @app.command("list")
 def list_sessions() -> None:
     """A table of the sessions in the event log, oldest first."""
-    rows = [("START (UTC)", "DURATION", "USER", "REMOTE", "COMMAND", "ENDED", "SESSION",
-             "RECORDING")]
+    rows = [("START (UTC)", "DURATION", "USER", "REMOTE", "COMMAND", "ENDED", "CLEANUP",
+             "SESSION", "RECORDING")]
     for record in _records():
         argv = record.get("argv")
         if record.end is not None:
@@ -158,6 +159,7 @@ def list_sessions() -> None:
             str(record.get("remote_addr") or "-"),
             _cut(shlex.join(argv) if isinstance(argv, list) else "-", 40),
             ended,
+            _cleanup_cell(record.cleanup_status),
             record.session,
             str(record.get("recording") or "-"),
         ))
@@ -167,12 +169,18 @@ def list_sessions() -> None:
                    + "  " + row[-1])
 
 
+def _cleanup_cell(status: CleanupStatus) -> str:
+    """Problems in capitals, so that they stand out in a long table."""
+    return status.upper() if status in (CleanupStatus.FAILED, CleanupStatus.NEVER_RAN) \
+        else str(status)
+
+
 @app.command()
 def show(session_id: str = typer.Argument(..., help="A session id (or its unique prefix).")
          ) -> None:
     """The event-log lines of one session."""
     record = find_session(session_id)
-    for line in (record.start, record.end):
+    for line in (record.start, record.end, record.cleanup):
         if line is not None:
             typer.echo(json.dumps(line, indent=2, ensure_ascii=False))
 
@@ -244,7 +252,8 @@ def verify(session_id: str | None = typer.Argument(
     """Check the event log's hash chain, and each recording's size and SHA-256 against its
     end line.
 
-    Exits 1 if the chain is broken or any recording was modified or is missing.
+    Exits 1 if the chain is broken, any recording was modified or is missing, or any
+    cleanup failed or never ran.
     """
     records = [find_session(session_id)] if session_id else _records()
     bad = 0
@@ -263,10 +272,28 @@ def verify(session_id: str | None = typer.Argument(
         if status in ("MODIFIED", "MISSING"):
             bad += 1
         typer.echo(f"{status:<12} {record.session}  {explanation}")
+        cleanup = _cleanup_problem(record)
+        if cleanup is not None:
+            bad += 1
+            typer.echo(f"{cleanup[0]:<12} {record.session}  {cleanup[1]}")
     if bad:
-        typer.echo(f"{bad} problem(s): recordings modified or missing, or the event log's "
-                   "chain broken", err=True)
+        typer.echo(f"{bad} problem(s): recordings modified or missing, cleanups failed or "
+                   "never run, or the event log's chain broken", err=True)
         raise typer.Exit(1)
+
+
+def _cleanup_problem(record: SessionRecord) -> tuple[str, str] | None:
+    """(status, explanation) when the session's cleanup failed or never ran: what it
+    started may still be running where the session ran (inside a pod, say)."""
+    match record.cleanup_status:
+        case CleanupStatus.FAILED:
+            assert record.cleanup is not None
+            return "CLEANUP-FAIL", str(record.cleanup.get("outcome") or "failed")
+        case CleanupStatus.NEVER_RAN:
+            return "NO-CLEANUP", ("the end line expects a cleanup and none was logged (still "
+                                  "running, or the server stopped before it ran)")
+        case _:
+            return None
 
 
 def main() -> None:

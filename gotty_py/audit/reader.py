@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -137,13 +138,31 @@ def file_digest(path: str | Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+class CleanupStatus(StrEnum):
+    """What became of a session's cleanup hook, as its event-log lines tell it."""
+
+    NONE = "-"  # no hook was configured, no process ran, or the session has not ended
+    OK = "ok"
+    FAILED = "failed"  # it ran and failed, timed out, or could not start
+    NEVER_RAN = "never ran"  # its end line expects one and no cleanup line follows
+
+
 @dataclass
 class SessionRecord:
-    """What the event log says of one session: its start line and its end line."""
+    """What the event log says of one session: its start, end and cleanup lines."""
 
     session: str
     start: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
+    cleanup: dict[str, Any] | None = None
+
+    @property
+    def cleanup_status(self) -> CleanupStatus:
+        if self.cleanup is not None:
+            return CleanupStatus.OK if self.cleanup.get("ok") else CleanupStatus.FAILED
+        if self.end is not None and self.end.get("cleanup_expected"):
+            return CleanupStatus.NEVER_RAN
+        return CleanupStatus.NONE
 
     def get(self, key: str) -> Any:
         for record in (self.end, self.start):
@@ -162,4 +181,6 @@ def sessions(records: list[dict[str, Any]]) -> Iterator[SessionRecord]:
             entry.start = record
         elif record.get("event") == "end":
             entry.end = record
+        elif record.get("event") == "cleanup":
+            entry.cleanup = record
     yield from by_id.values()

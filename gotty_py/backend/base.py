@@ -10,11 +10,15 @@ window title, the logs, the audit trail) it says once, in `describe()`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..facts import SessionFacts
+
+
+class CommandUnusable(Exception):
+    """No session could ever start this command (checked at start-up); the text says why."""
 
 
 class StartFailed(Exception):
@@ -73,6 +77,10 @@ class Backend(Protocol):
     @property
     def name(self) -> str:
         """For the start-up log: `local command`."""
+
+    def check_command(self, command: Sequence[str]) -> None:
+        """At start-up, before any client: raise `CommandUnusable` when no session could
+        start `command` (its arguments may still come from each client)."""
 
     async def start(self, request: StartRequest) -> Slave:
         """Start the command the request describes, or raise `StartFailed`."""

@@ -49,7 +49,11 @@ async def run_hook(argv: Sequence[str], env: Mapping[str, str], timeout: float) 
             list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=dict(env), start_new_session=True)
     except OSError as exc:
-        return HookResult(list(argv), None, False, 0.0, "", exc.strerror or str(exc))
+        # Name the file exec was asked for, as an absolute path: a relative one would say
+        # nothing about where the server looked.
+        program = os.path.abspath(argv[0]) if argv and "/" in argv[0] else argv[0]
+        return HookResult(list(argv), None, False, 0.0, "",
+                          f"{program}: {exc.strerror or exc}")
     exit_future = get_reaper().watch(process.pid)
     assert process.stdout is not None
     output = _OutputCollector(process.stdout.fileno())

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from ptyprocess import PtyProcess
 
 from ..facts import TERMINAL_TYPE
-from .base import SlaveInfo, StartFailed, StartRequest
+from .base import CommandUnusable, SlaveInfo, StartFailed, StartRequest
 from .environment import session_environment, session_marker
 from .processtree import KILL_WAIT, TreeEnd, end_session_processes
+from .programs import ProgramNotUsable, find_program
 from .reaper import get_reaper
 
 log = logging.getLogger("gotty_py.backend")
@@ -62,6 +63,13 @@ class LocalCommandBackend:
     def __init__(self, options: LocalCommandOptions, environ: Mapping[str, str]) -> None:
         self.options = options
         self.environ = dict(environ)  # the server's own; GOTTY_* is scrubbed per session
+
+    def check_command(self, command: Sequence[str]) -> None:
+        """The program must be an executable file now, found as exec will find it."""
+        try:
+            find_program(command[0], self.environ)
+        except ProgramNotUsable as exc:
+            raise CommandUnusable(f"command {exc}") from None
 
     async def start(self, request: StartRequest) -> LocalCommand:
         facts = request.facts

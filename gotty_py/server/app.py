@@ -23,7 +23,7 @@ import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
 
-from ..backend.base import Backend
+from ..backend.base import Backend, CommandUnusable
 from ..backend.reaper import become_subreaper, get_reaper
 from ..options import Options
 from . import handlers
@@ -64,6 +64,10 @@ class GottyServer:
         environ = dict(os.environ if environ is None else environ)
         hostname = socket.gethostname()
         check_options(options)
+        try:
+            backend.check_command(self.command)
+        except CommandUnusable as exc:
+            raise StartupError(ExitCode.CONFIG, str(exc)) from None
         titles = Titles(title_template(options), {
             "command": self.command[0], "argv": self.command[1:], "hostname": hostname})
         self.verifier = launch_token_verifier(options)

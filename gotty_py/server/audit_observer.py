@@ -98,6 +98,7 @@ class AuditService:
         event_log_path = event_log_location(options.audit_event_log, options.audit_dir)
         self.required = options.audit_required
         self.record_input = options.audit_input
+        self.cleanup_expected = bool(options.cleanup_command)
         self.writer = BackgroundWriter()
         self.event_log = EventLog(event_log_path, self.writer) if event_log_path else None
 
@@ -294,6 +295,9 @@ class AuditObserver(SessionObserver):
             "bytes_in": session.bytes_in,
             "bytes_out": session.bytes_out,
             "input_recorded": self.service.record_input and self.recorder is not None,
+            # A cleanup line must follow: `gotty-py-audit` reports a session whose hook
+            # never ran (the server was killed first) as well as one whose hook failed.
+            "cleanup_expected": self.service.cleanup_expected and session.slave is not None,
         }
         event_log = self.service.event_log
         recorder = self.recorder

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..backend.environment import session_environment
 from ..backend.hooks import HookResult, run_hook
+from ..backend.programs import ProgramNotUsable, find_program
 from ..facts import SessionFacts
 from ..fields import COMMAND_WORDS, FieldError, FieldText
 from ..webtty.session import Session, SessionObserver
@@ -42,6 +43,17 @@ class CommandTemplate:
             self.words = [FieldText(word, COMMAND_WORDS) for word in words]
         except FieldError as exc:
             raise CommandTemplateError(f"cleanup_command {source!r}: {exc}") from None
+
+    def check_program(self, environ: Mapping[str, str]) -> None:
+        """At start-up: the program the first word names must be runnable (when the word
+        holds no `{field}`, which only a session can fill)."""
+        first = self.words[0]
+        if first.has_fields:
+            return
+        try:
+            find_program(first.text, environ)
+        except ProgramNotUsable as exc:
+            raise CommandTemplateError(f"cleanup_command: {exc}") from None
 
     def render(self, facts: SessionFacts) -> list[str]:
         argv: list[str] = []

@@ -68,6 +68,7 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
     if options.cleanup_command:
         try:
             template = CommandTemplate(options.cleanup_command)
+            template.check_program(environ)
         except CommandTemplateError as exc:
             raise StartupError(ExitCode.CONFIG, str(exc)) from None
         features.append(CleanupHooks(template, options.cleanup_timeout, environ,

@@ -142,6 +142,12 @@ def ssl_context(options: Options) -> ssl.SSLContext:
 def launch_token_verifier(options: Options) -> LaunchTokenVerifier | None:
     """JWT mode when a key option is set; contradictory JWT options are config errors."""
     try:
-        return verifier_from_options(options)
+        verifier = verifier_from_options(options)
     except JwtConfigError as exc:
         raise StartupError(ExitCode.CONFIG, str(exc)) from None
+    if verifier is None and options.jwt_required:
+        raise StartupError(ExitCode.CONFIG, (
+            "jwt_required (--jwt-required) is set, but no launch-token key is: set "
+            "jwt_jwks_file, jwt_public_key_file or jwt_secret_file (the command takes its "
+            "arguments from the token, so no session could run without one)"))
+    return verifier
