@@ -171,7 +171,7 @@
 // Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For header names the real client (in logs, audit and titles); ignored from any other peer.
 // trusted_proxies = ""
 
-// Seconds SIGTERM gives the open sessions to end, with their cleanup and audit, before what is left is killed and the server exits.
+// Seconds SIGTERM gives the open sessions to end, with their cleanup and audit, before cleanup hooks still running are killed and the server exits 0 (0 = no limit); must exceed the close timeout plus 5 s.
 // drain_timeout = 25
 
 // Where single-use launch-token ids and reconnect tickets are kept: memory (this process only) or a redis:// or rediss:// URL shared by every replica.

@@ -218,8 +218,10 @@ class Options:
                                   "logs, audit and titles); ignored from any other peer",
                                   flag="trusted-proxies", origin="gotty-py")
     drain_timeout: int = option(25, "Seconds SIGTERM gives the open sessions to end, with their "
-                                "cleanup and audit, before what is left is killed and the "
-                                "server exits", flag="drain-timeout", origin="gotty-py")
+                                "cleanup and audit, before cleanup hooks still running are "
+                                "killed and the server exits 0 (0 = no limit); must exceed "
+                                "the close timeout plus 5 s", flag="drain-timeout",
+                                origin="gotty-py")
     store: str = option("memory", "Where single-use launch-token ids and reconnect tickets are "
                         "kept: memory (this process only) or a redis:// or rediss:// URL "
                         "shared by every replica", flag="store", origin="gotty-py")

@@ -75,6 +75,8 @@ class InMemoryBackend:
         self.spawn_yields = spawn_yields
         self.slaves: list[InMemorySlave] = []
 
+    close_time = 0.0
+
     def check_command(self, command: Sequence[str]) -> None:
         """Any command will do: the in-memory slave runs none."""
 

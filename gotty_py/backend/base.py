@@ -78,6 +78,11 @@ class Backend(Protocol):
     def name(self) -> str:
         """For the start-up log: `local command`."""
 
+    @property
+    def close_time(self) -> float:
+        """The longest `Slave.close` can take, in seconds: what a drain must allow each
+        session to end."""
+
     def check_command(self, command: Sequence[str]) -> None:
         """At start-up, before any client: raise `CommandUnusable` when no session could
         start `command` (its arguments may still come from each client)."""

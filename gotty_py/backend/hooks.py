@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .reaper import get_reaper
 
@@ -29,20 +30,27 @@ class HookResult:
     duration: float
     output: str
     error: str = ""
+    interrupted: bool = False  # killed before its timeout: the server's drain deadline passed
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and not self.interrupted
 
     def describe(self) -> str:
         if self.error:
             return f"failed to start: {self.error}"
+        if self.interrupted:
+            return (f"killed at shutdown after {self.duration:.1f} s: the drain timeout "
+                    "passed")
         if self.timed_out:
             return f"timed out after {self.duration:.1f} s and was killed"
         return f"exit status {self.exit_code} after {self.duration:.1f} s"
 
 
-async def run_hook(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> HookResult:
+async def run_hook(argv: Sequence[str], env: Mapping[str, str], timeout: float,
+                   interrupt: asyncio.Event | None = None) -> HookResult:
+    """Run the hook until it exits, `timeout` passes or `interrupt` is set (then its group is
+    killed); never raises for the hook's own failures."""
     started = time.monotonic()
     try:
         process = subprocess.Popen(
@@ -57,20 +65,24 @@ async def run_hook(argv: Sequence[str], env: Mapping[str, str], timeout: float) 
     exit_future = get_reaper().watch(process.pid)
     assert process.stdout is not None
     output = _OutputCollector(process.stdout.fileno())
-    timed_out = False
+    waits: list[asyncio.Future[Any]] = [exit_future]
+    interrupted = asyncio.ensure_future((interrupt or asyncio.Event()).wait())
+    waits.append(interrupted)
     try:
-        await asyncio.wait_for(asyncio.shield(exit_future), timeout)
-    except TimeoutError:
-        timed_out = True
-        if not exit_future.done():  # the group leader is unreaped: its PGID is still ours
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        interrupted.cancel()
+    timed_out = not exit_future.done()
+    if timed_out:  # the group leader is unreaped: its PGID is still ours
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         await exit_future
     process.returncode = exit_future.result()  # reaped by the reaper, not by Popen
     await output.finish()
     process.stdout.close()
-    return HookResult(list(argv), exit_future.result(), timed_out,
-                      time.monotonic() - started, output.text())
+    cut_short = timed_out and interrupt is not None and interrupt.is_set()
+    return HookResult(list(argv), exit_future.result(), timed_out and not cut_short,
+                      time.monotonic() - started, output.text(), interrupted=cut_short)
 
 
 class _OutputCollector:

@@ -64,6 +64,11 @@ class LocalCommandBackend:
         self.options = options
         self.environ = dict(environ)  # the server's own; GOTTY_* is scrubbed per session
 
+    @property
+    def close_time(self) -> float:
+        """The close signal's grace, then the wait for the SIGKILLed processes."""
+        return self.options.close_timeout + KILL_WAIT
+
     def check_command(self, command: Sequence[str]) -> None:
         """The program must be an executable file now, found as exec will find it."""
         try:

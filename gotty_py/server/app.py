@@ -68,6 +68,7 @@ class GottyServer:
             backend.check_command(self.command)
         except CommandUnusable as exc:
             raise StartupError(ExitCode.CONFIG, str(exc)) from None
+        _check_drain(options, backend)
         titles = Titles(title_template(options), {
             "command": self.command[0], "argv": self.command[1:], "hostname": hostname})
         self.verifier = launch_token_verifier(options)
@@ -185,7 +186,9 @@ class GottyServer:
             self._stop_listening()
             self._finish_if_idle()
             return
-        log.info("Shutting down: ending %d session(s)", len(self.admission))
+        log.info("Shutting down: ending %d session(s)%s", len(self.admission),
+                 f" within {self.options.drain_timeout} s (--drain-timeout)"
+                 if self.options.drain_timeout else "")
         self.stop(ExitCode.OK)
 
     def stop(self, code: int) -> None:
@@ -200,6 +203,15 @@ class GottyServer:
         self._stopper = asyncio.ensure_future(self._stop_sessions(code))
 
     async def _stop_sessions(self, code: int) -> None:
+        """The drain: every session is told (1001) and ends with its cleanup and audit.
+
+        Within `--drain-timeout` (0: no limit) everything ends in order. Past it, what is
+        still running is cut short rather than waited for, so the process exits before
+        Kubernetes' grace period ends and SIGKILL loses the audit trail: sessions are
+        already bounded by the close timeout, cleanup hooks are killed (and recorded as
+        such), and the audit trail still writes every queued line."""
+        limit = self.options.drain_timeout
+        deadline = asyncio.get_running_loop().time() + limit if limit else None
         pending = []
         for slot in self.admission.slots():
             if slot.session is not None:
@@ -208,11 +220,20 @@ class GottyServer:
             else:
                 slot.hang_up()
         if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            ended = asyncio.ensure_future(asyncio.gather(*pending, return_exceptions=True))
+            if not await _done_by(deadline, ended):
+                log.error("Drain timeout (%d s) passed with sessions still ending; waiting "
+                          "for their processes to be killed", limit)
+                await ended
         # Every session has ended: the cleanup hooks still running finish, then the audit
         # trail writes, fsyncs and closes its last lines before the process exits.
         for feature in reversed(self.plugins.features):
-            await feature.aclose()
+            closing = asyncio.ensure_future(feature.aclose())
+            if not await _done_by(deadline, closing):
+                log.error("Drain timeout (%d s) passed: cutting short %s", limit,
+                          type(feature).__name__)
+                feature.interrupt()
+                await closing
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(code)
 
@@ -247,6 +268,31 @@ class GottyServer:
     def once_done(self) -> None:
         log.info("The --once session ended; exiting")
         self.stop(ExitCode.OK)
+
+
+async def _done_by(deadline: float | None, task: asyncio.Future[Any]) -> bool:
+    """Wait for `task` until the loop time `deadline` (None: forever); never cancels it."""
+    remaining = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop()
+                                                  .time())
+    done, _ = await asyncio.wait([task], timeout=remaining)
+    return bool(done)
+
+
+def _check_drain(options: Options, backend: Backend) -> None:
+    """A drain must outlast a session's end, or SIGTERM would cut short every session's
+    end; a drain shorter than an end plus its cleanup may kill cleanups (a warning)."""
+    limit = options.drain_timeout
+    if not limit:
+        return
+    if limit <= backend.close_time:
+        raise StartupError(ExitCode.CONFIG, (
+            f"drain_timeout (--drain-timeout) is {limit} s, but ending a session may take "
+            f"{backend.close_time:g} s (close_timeout, then the kill): make it longer, or 0 "
+            "for no limit"))
+    if options.cleanup_command and limit < backend.close_time + options.cleanup_timeout:
+        log.warning("Warning: drain_timeout (%d s) is shorter than a session's end (%g s) plus "
+                    "cleanup_timeout (%d s): at shutdown a slow cleanup hook is killed",
+                    limit, backend.close_time, options.cleanup_timeout)
 
 
 def _index_page(template: Template, titles: Titles) -> Callable[[str], str]:

@@ -132,6 +132,9 @@ class AuditService:
             self.writer.submit(self.event_log.close)
         await self.writer.aclose()
 
+    def interrupt(self) -> None:
+        """Nothing to cut short: every line queued is written, however late."""
+
     def observe(self) -> SessionObserver:
         return AuditObserver(self)
 

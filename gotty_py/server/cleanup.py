@@ -78,6 +78,7 @@ class CleanupHooks:
         self.environ = dict(environ)
         self._reporters = tuple(reporters)  # told each run's outcome (audit trail, metrics)
         self._running: set[asyncio.Task[None]] = set()
+        self._interrupt = asyncio.Event()  # set when the drain deadline has passed
 
     def observe(self) -> SessionObserver:
         return _HookObserver(self)
@@ -90,6 +91,11 @@ class CleanupHooks:
         while self._running:
             await asyncio.wait(list(self._running))
 
+    def interrupt(self) -> None:
+        """The drain deadline has passed: kill the hooks still running (each is reported as
+        killed at shutdown) and any started from now on."""
+        self._interrupt.set()
+
     def run_for(self, facts: SessionFacts) -> None:
         task = asyncio.ensure_future(self._run(facts))
         self._running.add(task)
@@ -97,7 +103,8 @@ class CleanupHooks:
 
     async def _run(self, facts: SessionFacts) -> None:
         argv = self.template.render(facts)
-        result = await run_hook(argv, session_environment(self.environ, facts), self.timeout)
+        result = await run_hook(argv, session_environment(self.environ, facts), self.timeout,
+                                self._interrupt)
         level = logging.INFO if result.ok else logging.WARNING
         output = " | ".join(line for line in result.output.splitlines() if line.strip())
         log.log(level, "Cleanup for session %s: %s%s", facts.id, result.describe(),

@@ -150,6 +150,9 @@ class TicketArming:
     async def aclose(self) -> None:
         pass
 
+    def interrupt(self) -> None:
+        pass
+
     async def arm(self, session: Session) -> None:
         ticket = session.launch.info.get(RECONNECT_TICKET) if session.launch else None
         if ticket:

@@ -37,6 +37,10 @@ class ServerPlugin(Protocol):
     async def aclose(self) -> None:
         """At shutdown, once every session has ended (in reverse order of the plugins)."""
 
+    def interrupt(self) -> None:
+        """The drain deadline has passed while `aclose` waits: cut short what it waits for
+        (what must still be written, such as the audit trail, is written all the same)."""
+
 
 @dataclass(frozen=True)
 class Plugins:

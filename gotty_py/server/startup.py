@@ -40,7 +40,8 @@ class StartupError(Exception):
 
 
 NON_NEGATIVE = ("width", "height", "max_connection", "timeout", "reconnect_time",
-                "init_timeout", "ws_ping_interval", "ws_ping_timeout", "cleanup_timeout")
+                "init_timeout", "ws_ping_interval", "ws_ping_timeout", "cleanup_timeout",
+                "drain_timeout")
 
 
 def check_options(options: Options) -> None:
