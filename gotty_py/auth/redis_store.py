@@ -105,7 +105,7 @@ class RedisStore:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = str(exc).strip().rstrip(".")
     return text or type(exc).__name__
 
 

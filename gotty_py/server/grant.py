@@ -150,7 +150,7 @@ class LaunchGrant:
             # A shared store holds grants outside this process: one this server could never
             # have made (written into the store by someone else) is not believed.
             log.warning("Reconnect ticket refused: its grant (command %r, write %s) is not "
-                        "one this server makes", launch.argv[:1], launch.permit_write)
+                        "one this server makes", launch.argv[0], launch.permit_write)
             raise Refused(TICKET_REFUSED)
         return launch
 
