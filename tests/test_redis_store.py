@@ -408,3 +408,29 @@ class TestUnavailable:
 
     def test_the_default_deadline_is_short(self) -> None:
         assert RedisAddress(host="h").deadline == 2 * DEFAULT_CONNECT_TIMEOUT <= 2.0
+
+
+def test_a_least_privilege_acl_user_is_enough(redis_server: RedisServer) -> None:
+    """The ACL docs/jwt.md recommends: the console's keys and the five commands it sends."""
+    assert redis_server.command(
+        "ACL", "SETUSER", "gotty-py", "on", ">s3cret", "resetkeys", "~gotty-py:*",
+        "resetchannels", "-@all", "+set", "+getdel", "+pexpire", "+ping", "+select",
+        "+client|setname") == "OK"
+
+    async def scenario(password: str) -> None:
+        store = store_at(f"redis://gotty-py:{password}@127.0.0.1:{redis_server.port}/1")
+        try:
+            assert await store.replay().claim("j", time.time() + 60)
+            tickets = store.tickets(TextCodec())
+            ticket = await tickets.issue("grant:acl")
+            await tickets.expire_after_end(ticket, 30)
+            assert await tickets.redeem(ticket) == "grant:acl"
+            await store.ping(0.5)
+        finally:
+            await store.aclose()
+
+    run_async(scenario("s3cret"))
+    with pytest.raises(StoreUnavailable) as caught:
+        run_async(scenario("wrong"))
+    assert str(caught.value) == (f"redis://127.0.0.1:{redis_server.port}/1: SET NX EXAT "
+                                 "failed: invalid username-password pair or user is disabled")
