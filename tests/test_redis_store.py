@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,8 +35,9 @@ from gotty_py.facts import Target
 from gotty_py.server.launch_codec import LAUNCH_CODEC
 from gotty_py.server.stores import StoreHealth
 from gotty_py.webtty.session import Launch
+from tests.certs import make_pki
 from tests.gotty import run_async, run_gotty, wait_for
-from tests.redis_server import RedisServer, free_port
+from tests.redis_server import MISSING, REDIS_SERVER, RedisServer, free_port
 
 
 def store_at(url: str) -> RedisStore:
@@ -434,3 +435,64 @@ def test_a_least_privilege_acl_user_is_enough(redis_server: RedisServer) -> None
         run_async(scenario("wrong"))
     assert str(caught.value) == (f"redis://127.0.0.1:{redis_server.port}/1: SET NX EXAT "
                                  "failed: invalid username-password pair or user is disabled")
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """Debian's redis-server speaking TLS only, requiring a client certificate."""
+    if not REDIS_SERVER.is_file():
+        pytest.skip(MISSING)
+    server = RedisServer(tmp_path / "redis-tls", make_pki(tmp_path / "pki"))
+    server.start()
+    yield server
+    server.stop()
+
+
+class TestTls:
+    def test_rediss_with_a_private_ca_and_a_client_certificate(
+            self, tls_redis: RedisServer) -> None:
+        async def scenario() -> None:
+            store = store_at(tls_redis.url)
+            try:
+                assert store.address.tls
+                assert await store.replay().claim("over-tls", time.time() + 60)
+                assert not await store.replay().claim("over-tls", time.time() + 60)
+                await store.ping(0.5)
+            finally:
+                await store.aclose()
+
+        run_async(scenario())
+        assert tls_redis.stored_keys() == [JTI_PREFIX + "over-tls"]
+
+    def test_an_unknown_server_certificate_is_refused(self, tls_redis: RedisServer) -> None:
+        assert tls_redis.pki is not None
+        pki = tls_redis.pki
+        # The system CAs do not know the test CA: the connection must not be made.
+        url = (f"rediss://127.0.0.1:{tls_redis.port}/0?ssl_certfile={pki.client_crt}"
+               f"&ssl_keyfile={pki.client_key}")
+
+        async def scenario() -> None:
+            store = store_at(url)
+            try:
+                await store.replay().claim("j", time.time() + 60)
+            finally:
+                await store.aclose()
+
+        with pytest.raises(StoreUnavailable) as caught:
+            run_async(scenario())
+        assert "certificate verify failed" in str(caught.value)
+        assert tls_redis.stored_keys() == []
+
+    def test_plain_redis_to_a_tls_port_is_unavailable_not_a_hang(
+            self, tls_redis: RedisServer) -> None:
+        async def scenario() -> float:
+            store = store_at(f"redis://127.0.0.1:{tls_redis.port}/0")
+            started = time.monotonic()
+            try:
+                with pytest.raises(StoreUnavailable):
+                    await store.ping(0.5)
+            finally:
+                await store.aclose()
+            return time.monotonic() - started
+
+        assert run_async(scenario()) < 0.8

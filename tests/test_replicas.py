@@ -13,10 +13,13 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from gotty_py.auth.redis_store import TICKET_PREFIX
+from tests.certs import make_pki
 from tests.gotty import Client, Gotty, GottyProcess, open_session
 from tests.jwt_keys import claims, hs256, write_secret
-from tests.redis_server import RedisServer
+from tests.redis_server import MISSING, REDIS_SERVER, RedisServer
 from tests.test_reconnect_tickets import session_info
 
 SHOW = 'touch "$0"; printf "[%s]" "$@"; echo " user=$GOTTY_USER"'
@@ -183,3 +186,23 @@ def test_a_store_without_jwt_is_a_warning(gotty: Gotty, redis_server: RedisServe
     client.frames_until_close()
     assert b"ok" in client.output
     assert "name=gotty-py" not in redis_server.command("CLIENT", "LIST")  # never connected
+
+
+def test_replicas_share_a_tls_redis(gotty: Gotty, tmp_path: Path) -> None:
+    """rediss:// with the test CA and a client certificate, as a managed Redis would be."""
+    if not REDIS_SERVER.is_file():
+        pytest.skip(MISSING)
+    redis = RedisServer(tmp_path / "redis-tls", make_pki(tmp_path / "pki"))
+    redis.start()
+    try:
+        replicas = Replicas(gotty, tmp_path, redis)
+        one, two = replicas.servers
+        token = replicas.token(args=["tls"])
+        ticket, output = ran(launch(one, f"?jwt={token}"))
+        assert "[tls] user=alice" in output
+        assert refusal(launch(two, f"?jwt={token}")) == (1008, "token already used")
+        _, again = ran(launch(two, f"?ticket={ticket}"))
+        assert "[tls] user=alice" in again
+        one.wait_for_line(r"Shared token store reachable: rediss://127\.0\.0\.1:\d+/0$")
+    finally:
+        redis.stop()
