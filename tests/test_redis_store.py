@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,11 @@ from gotty_py.auth.redis_store import (
     JTI_PREFIX,
     RUNNING_TICKET_TTL,
     TICKET_PREFIX,
+    RedisReplayStore,
     RedisStore,
+    RedisTicketStore,
 )
+from gotty_py.auth.replay import MemoryReplayStore
 from gotty_py.auth.store import (
     DEFAULT_CONNECT_TIMEOUT,
     MEMORY,
@@ -31,12 +35,17 @@ from gotty_py.auth.store import (
     StoreUnavailable,
     parse_store,
 )
+from gotty_py.auth.tickets import MemoryTicketStore
 from gotty_py.facts import Target
+from gotty_py.options import Options
+from gotty_py.server.app import GottyServer
 from gotty_py.server.launch_codec import LAUNCH_CODEC
-from gotty_py.server.stores import StoreHealth
+from gotty_py.server.stores import SharedStorePlugin, StoreHealth
 from gotty_py.webtty.session import Launch
 from tests.certs import make_pki
+from tests.fakes import InMemoryBackend
 from tests.gotty import run_async, run_gotty, wait_for
+from tests.jwt_keys import write_secret
 from tests.redis_server import MISSING, REDIS_SERVER, RedisServer, free_port
 
 
@@ -496,3 +505,37 @@ class TestTls:
             return time.monotonic() - started
 
         assert run_async(scenario()) < 0.8
+
+
+class TestChosenByTheServer:
+    """What plugins_from_options builds from --store, in a real GottyServer (in-process)."""
+
+    def server(self, tmp_path: Path, **options: Any) -> GottyServer:
+        write_secret(tmp_path / "secret")
+        return GottyServer(Options(jwt_secret_file=str(tmp_path / "secret"),
+                                   enable_reconnect=True, **options), ["sh"],
+                           InMemoryBackend())
+
+    def test_memory_has_no_health_check_and_no_client(self, tmp_path: Path) -> None:
+        server = self.server(tmp_path)
+        assert server.plugins.health == ()
+        assert isinstance(server.plugins.grant.tickets, MemoryTicketStore)
+        assert server.verifier is not None
+        assert isinstance(server.verifier.replay, MemoryReplayStore)
+        assert not any(isinstance(f, SharedStorePlugin) for f in server.plugins.features)
+
+    def test_redis_is_given_to_the_verifier_and_the_grant(self, tmp_path: Path,
+                                                          redis_server: RedisServer) -> None:
+        async def scenario() -> None:
+            server = self.server(tmp_path, store=redis_server.url)
+            plugins = server.plugins
+            assert [check.name for check in plugins.health] == ["store"]
+            assert isinstance(plugins.features[0], SharedStorePlugin)  # closed last
+            assert isinstance(plugins.grant.tickets, RedisTicketStore)
+            assert server.verifier is not None
+            assert isinstance(server.verifier.replay, RedisReplayStore)
+            assert await plugins.health[0].problem() is None
+            for feature in reversed(plugins.features):
+                await feature.aclose()
+
+        run_async(scenario())

@@ -206,3 +206,22 @@ def test_replicas_share_a_tls_redis(gotty: Gotty, tmp_path: Path) -> None:
         one.wait_for_line(r"Shared token store reachable: rediss://127\.0\.0\.1:\d+/0$")
     finally:
         redis.stop()
+
+
+def test_a_session_ending_while_redis_is_down_is_logged_not_a_failure(
+        gotty: Gotty, tmp_path: Path, redis_server: RedisServer) -> None:
+    secret = write_secret(tmp_path / "secret")
+    server = gotty("--jwt-secret-file", str(tmp_path / "secret"), *POLICY,
+                   "--store", redis_server.url, "--reconnect", "--reconnect-time", "1",
+                   "sh", "-c", "echo started; read x")
+    client = launch(server, "?jwt=" + hs256(secret, claims()))
+    assert isinstance(session_info(client)["reconnect_ticket"], str)
+    client.read_until(b"started")
+    redis_server.stop()
+    client.close()
+    server.wait_for_line(r"Session [0-9a-f]{16}: its reconnect ticket could not be given its "
+                         r"31 s window \(the shared token store is unreachable: "
+                         rf"redis://127\.0\.0\.1:{redis_server.port}/0: PEXPIRE failed: .*\); "
+                         r"it stays redeemable until its running-session expiry")
+    server.wait_for_line(r"Connection closed by client")
+    assert "observer" not in server.output() and "Traceback" not in server.output()
