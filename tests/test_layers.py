@@ -31,6 +31,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "gotty_py.webtty": ("gotty_py.webtty", "gotty_py.facts", "gotty_py.backend.base"),
     # auth and audit return plain values; the server turns them into sessions.
     "gotty_py.auth": ("gotty_py.auth", "gotty_py.options"),
+    # The `store` option's grammar is pure: the Redis client is imported only where used.
+    "gotty_py.auth.store": (),
     "gotty_py.audit": ("gotty_py.audit", "gotty_py.facts", "gotty_py.fields", "gotty_py.config",
                        "gotty_py.options"),
     # The server is given its backend: it never names an implementation.
@@ -40,6 +42,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                         "gotty_py.backend.environment", "gotty_py.backend.hooks",
                         "gotty_py.backend.programs",
                         "gotty_py.backend.reaper", "gotty_py.__init__"),
+    # The Launch codec knows what a grant is made of, and nothing else of the server.
+    "gotty_py.server.launch_codec": ("gotty_py.webtty.session", "gotty_py.facts"),
     "gotty_py.backends": ("gotty_py.backend", "gotty_py.options"),
     "gotty_py.token_cli": ("gotty_py.auth",),
     "gotty_py.cli": ("gotty_py",),

@@ -3,8 +3,9 @@
 Rules of this module: a `ReplayStore` answers one question, atomically, "is this the first
 time this jti is claimed?". The interface is async, so that a networked store never blocks
 the event loop. The in-memory store is right for one gotty-py process; several replicas
-behind a load balancer need a shared store with the same interface (Redis
-`SET jti 1 NX EXAT expires_at` is the whole implementation). No I/O here.
+behind a load balancer share a Redis with the same interface (auth/redis_store.py:
+`SET jti 1 NX EXAT expires_at`). A shared store that cannot answer raises
+`StoreUnavailable` (auth/store.py) rather than guess. No I/O here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ReplayStore(Protocol):
 
         After `expires_at` the token itself is expired, so forgetting the jti then cannot
         let a replay through; that bounds the store's size by the tokens still valid.
+        A shared store raises `StoreUnavailable` when it cannot say.
         """
 
 

@@ -5,7 +5,10 @@ Rules of this module: a ticket is a random, single-use bearer value standing for
 belongs to, becomes redeemable for a short window once that session has ended, and is
 forgotten at redemption or expiry. `TicketStore` is the interface, async so that a shared
 store (several replicas) never blocks the event loop; `MemoryTicketStore` is the one-process
-default. No I/O; the clock is injected.
+default. A store that keeps grants outside this process is given a `GrantCodec` at
+construction: auth/ does not know what a grant is made of (the server's codec does). A
+shared store that cannot answer raises `StoreUnavailable` (auth/store.py). No I/O here; the
+clock is injected.
 """
 
 from __future__ import annotations
@@ -22,8 +25,20 @@ TICKET_BYTES = 32
 MAX_PENDING = 100_000  # tickets of running sessions plus armed ones, a bound on memory
 
 
+class GrantCodec(Protocol[T]):
+    """How a grant is written to, and read back from, a store outside this process."""
+
+    def encode(self, grant: T) -> bytes: ...
+
+    def decode(self, data: bytes) -> T:
+        """The grant; ValueError when `data` is not one this codec wrote."""
+
+
 class TicketStore(Protocol[T]):
-    """Where tickets and the grants they stand for are kept."""
+    """Where tickets and the grants they stand for are kept.
+
+    A shared store raises `StoreUnavailable` from any method when it cannot answer in time.
+    """
 
     async def issue(self, grant: T) -> str:
         """A new ticket for `grant`, valid until `expire_after_end` arms its deadline;

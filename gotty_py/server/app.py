@@ -37,7 +37,6 @@ from .startup import (
     check_options,
     config_js,
     index_template,
-    launch_token_verifier,
     normalize_base_path,
     random_path,
     ssl_context,
@@ -71,9 +70,8 @@ class GottyServer:
         _check_drain(options, backend)
         titles = Titles(title_template(options), {
             "command": self.command[0], "argv": self.command[1:], "hostname": hostname})
-        self.verifier = launch_token_verifier(options)
-        self.plugins = plugins_from_options(options, self.command, environ, hostname,
-                                            self.verifier)
+        self.plugins = plugins_from_options(options, self.command, environ, hostname)
+        self.verifier = self.plugins.grant.verifier
         self.admission = Admission(once=options.once, max_connection=options.max_connection,
                                    listener=self)
         self.site = Site(

@@ -6,7 +6,8 @@ token must equal the credential. In JWT mode the launch token (or the reconnect 
 stands for an earlier one) must be valid too, and alone decides the extra arguments, the
 user and (only downwards) write permission; `?arg=` values are never read then. Without
 JWT, `?arg=` values are appended only with --permit-arguments. The init's query string is
-parsed once.
+parsed once. A shared store (several replicas) that cannot answer refuses the launch
+(`STORE_UNREACHABLE`): a token or ticket is never accepted without its single-use check.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from ..auth.basic import token_matches
 from ..auth.jwt import LaunchTokenVerifier, TokenRejected, VerifiedLaunch
+from ..auth.store import StoreUnavailable
 from ..auth.tickets import TicketStore
 from ..options import Options
 from ..webtty.protocol import InitMessage, parse_query
@@ -30,6 +32,9 @@ RECONNECT_TICKET_GRACE = 30  # seconds beyond --reconnect-time a ticket stays re
 # Headers never copied into a child's environment by --pass-headers: secrets, and Proxy,
 # which would set HTTP_PROXY for the child ("httpoxy").
 PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"}
+# The close reason while the shared store of used tokens and tickets does not answer.
+STORE_UNREACHABLE = "launch refused: the shared token store is unreachable"
+TICKET_REFUSED = "reconnect ticket expired or already used"
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,19 @@ class LaunchGrant:
         if self.verifier is None:
             args = query.get("arg", []) if self.permit_arguments else []
             return Launch(argv=(*self.command, *args), permit_write=self.permit_write)
+        try:
+            launch, how = await self._jwt_launch(query)
+        except StoreUnavailable as exc:
+            log.error("Launch refused for %s: the shared token store is unreachable: %s",
+                      client.remote_addr, exc)
+            raise Refused(STORE_UNREACHABLE) from None
+        log.info("%s accepted for user %r (jti %r) from %s", how, launch.user,
+                 launch.claims.get("jti"), client.remote_addr)
+        return launch
+
+    async def _jwt_launch(self, query: Mapping[str, list[str]]) -> tuple[Launch, str]:
+        """The launch a token or ticket grants, with its reconnect ticket; StoreUnavailable
+        passes through (the caller refuses)."""
         tickets = query.get("ticket", []) if self.tickets is not None else []
         if tickets:
             launch, how = await self._redeem_ticket(tickets), "Reconnect ticket"
@@ -111,9 +129,7 @@ class LaunchGrant:
             except OverflowError:
                 raise Refused("server busy: too many reconnect tickets") from None
             launch = replace(launch, info={RECONNECT_TICKET: ticket})
-        log.info("%s accepted for user %r (jti %r) from %s", how, launch.user,
-                 launch.claims.get("jti"), client.remote_addr)
-        return launch
+        return launch, how
 
     async def _verify_token(self, tokens: list[str]) -> Launch:
         assert self.verifier is not None
@@ -129,8 +145,21 @@ class LaunchGrant:
         assert self.tickets is not None
         launch = await self.tickets.redeem(tickets[0]) if len(tickets) == 1 else None
         if launch is None:
-            raise Refused("reconnect ticket expired or already used")
+            raise Refused(TICKET_REFUSED)
+        if not self._could_grant(launch):
+            # A shared store holds grants outside this process: one this server could never
+            # have made (written into the store by someone else) is not believed.
+            log.warning("Reconnect ticket refused: its grant (command %r, write %s) is not "
+                        "one this server makes", launch.argv[0], launch.permit_write)
+            raise Refused(TICKET_REFUSED)
         return launch
+
+    def _could_grant(self, launch: Launch) -> bool:
+        """Whether a token could have given `launch` here: this server's command first, and
+        write only where the server permits it."""
+        command = len(self.command)
+        return (launch.argv[:command] == self.command
+                and (self.permit_write or not launch.permit_write))
 
 
 class TicketArming:
@@ -155,8 +184,14 @@ class TicketArming:
 
     async def arm(self, session: Session) -> None:
         ticket = session.launch.info.get(RECONNECT_TICKET) if session.launch else None
-        if ticket:
+        if not ticket:
+            return
+        try:
             await self._tickets.expire_after_end(ticket, self._window)
+        except StoreUnavailable as exc:
+            log.warning("Session %s: its reconnect ticket could not be given its %d s window "
+                        "(the shared token store is unreachable: %s); it stays redeemable "
+                        "until its running-session expiry", session.id, self._window, exc)
 
 
 class _ArmTicketAtEnd(SessionObserver):

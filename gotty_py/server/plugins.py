@@ -1,8 +1,10 @@
 """The server's plugins: the grant and the features that take part in every session
-(reconnect tickets, audit, cleanup), built once from the options.
+(the shared store, reconnect tickets, audit, cleanup), built once from the options.
 
 Rules of this module: `plugins_from_options` is the one place that decides which plugins a
-server has and in what order; nothing is added to them afterwards. Each feature gives every
+server has and in what order; nothing is added to them afterwards. It builds the store
+`--store` names first and gives it to the launch-token verifier (used `jti`s) and the grant
+(reconnect tickets) at their construction. Each feature gives every
 new session an observer of its own (`observe`), is started with the server and closed,
 in reverse order, once every session has ended. A feature that cannot work with the given
 options refuses the start-up (exit 2).
@@ -10,19 +12,22 @@ options refuses the start-up (exit 2).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..auth.jwt import LaunchTokenVerifier
-from ..auth.tickets import MemoryTicketStore, TicketStore
+from ..auth.tickets import TicketStore
 from ..options import Options
 from ..webtty.session import Launch, SessionObserver
 from .audit_observer import AuditConfigError, AuditService
 from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
 from .grant import LaunchGrant, TicketArming
 from .health import HealthCheck
-from .startup import ExitCode, StartupError
+from .startup import ExitCode, StartupError, launch_token_verifier
+from .stores import memory_stores, stores_from_options
+
+log = logging.getLogger("gotty_py.server")
 
 
 class ServerPlugin(Protocol):
@@ -45,21 +50,28 @@ class ServerPlugin(Protocol):
 @dataclass(frozen=True)
 class Plugins:
     grant: LaunchGrant
-    # In the order they see each session: the ticket arming, the audit trail, then the
-    # cleanup hook (which reports to the audit trail, so it closes first).
+    # In the order they see each session: the shared store (closed last, after everything
+    # that may still use it), the ticket arming, the audit trail, then the cleanup hook
+    # (which reports to the audit trail, so it closes first).
     features: tuple[ServerPlugin, ...]
     # What readiness asks before it says the server can take sessions (server/health.py).
     health: tuple[HealthCheck, ...] = ()
 
 
 def plugins_from_options(options: Options, command: Sequence[str], environ: Mapping[str, str],
-                         hostname: str, verifier: LaunchTokenVerifier | None) -> Plugins:
+                         hostname: str) -> Plugins:
     """Every plugin the options ask for; StartupError when one cannot work."""
+    stores = stores_from_options(options)
+    verifier = launch_token_verifier(options, stores.replay)
+    if verifier is None and stores.shared:
+        log.warning("Warning: --store %s is ignored: it keeps launch-token ids and reconnect "
+                    "tickets, and JWT launch tokens are not enabled", stores.description)
+        stores = memory_stores()
+    features: list[ServerPlugin] = [stores.plugin] if stores.plugin is not None else []
     # With --reconnect, a page whose single-use token started a session reconnects with a
     # ticket standing for the same grant (auth/tickets.py).
     tickets: TicketStore[Launch] | None = (
-        MemoryTicketStore() if verifier is not None and options.enable_reconnect else None)
-    features: list[ServerPlugin] = []
+        stores.tickets if verifier is not None and options.enable_reconnect else None)
     if tickets is not None:
         features.append(TicketArming(tickets, options.reconnect_time))
     audit: AuditService | None = None
@@ -78,4 +90,4 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
         features.append(CleanupHooks(template, options.cleanup_timeout, environ,
                                      reporters=(audit.record_cleanup,) if audit else ()))
     return Plugins(grant=LaunchGrant(options, command, verifier, tickets),
-                   features=tuple(features))
+                   features=tuple(features), health=stores.health)

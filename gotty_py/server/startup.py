@@ -15,6 +15,7 @@ import string
 from importlib import resources
 
 from ..auth.jwt import JwtConfigError, LaunchTokenVerifier, verifier_from_options
+from ..auth.replay import ReplayStore
 from ..config import expand_home
 from ..options import Options
 from .template import Template, TemplateError, html_template, js_string
@@ -140,10 +141,11 @@ def ssl_context(options: Options) -> ssl.SSLContext:
     return context
 
 
-def launch_token_verifier(options: Options) -> LaunchTokenVerifier | None:
-    """JWT mode when a key option is set; contradictory JWT options are config errors."""
+def launch_token_verifier(options: Options, replay: ReplayStore) -> LaunchTokenVerifier | None:
+    """JWT mode when a key option is set, remembering used `jti`s in `replay`;
+    contradictory JWT options are config errors."""
     try:
-        verifier = verifier_from_options(options)
+        verifier = verifier_from_options(options, replay)
     except JwtConfigError as exc:
         raise StartupError(ExitCode.CONFIG, str(exc)) from None
     if verifier is None and options.jwt_required:
