@@ -549,3 +549,23 @@ def test_the_shipped_configuration_works_unmodified(
             portal_process.wait(timeout=10)
         server.stop()
 
+
+
+def test_the_workstation_config_agrees_with_the_shipped_one(rendered: dict[str, Rendered],
+                                                            tmp_path: Path) -> None:
+    """config/kubernetes.hcl (the console outside a cluster) differs from the ConfigMap's
+    HCL only where a workstation must: listen addresses, log format, and the three paths,
+    which are relative to config/ there and name the repository's files."""
+    shipped = hcl_options(rendered["."].hcl, tmp_path)
+    local = load_options({"config": str(ROOT / "config/kubernetes.hcl")}, {},
+                         home="/nonexistent").options
+    differing = {f.name for f in fields(Options)
+                 if getattr(shipped, f.name) != getattr(local, f.name)} - {"config"}
+    assert differing == {"address", "ops_address", "log_format", "jwt_jwks_file",
+                         "cleanup_command", "audit_dir"}, differing
+    assert shlex.split(local.cleanup_command)[1:] == shlex.split(shipped.cleanup_command)[1:]
+    config_dir = ROOT / "config"
+    cleanup = (config_dir / shlex.split(local.cleanup_command)[0]).resolve()
+    assert cleanup == ROOT / "examples/kubernetes/kube-cleanup.sh"
+    assert (config_dir / local.jwt_jwks_file).resolve() == ROOT / "deploy/keys/console-jwks.json"
+    assert Path(shlex.split(shipped.cleanup_command)[0]).name == cleanup.name
