@@ -107,11 +107,32 @@ def portal(*args: str) -> str:
                           timeout=30, check=True).stdout
 
 
+def readme_key_commands() -> list[list[str]]:
+    """The portal commands of the README's "Run it in your cluster" that make the keys."""
+    text = (ROOT / "README.md").read_text().split("## Run it in your cluster", 1)[1]
+    text = text.split("\n## ", 1)[0].replace("\\\n", " ")
+    commands = [shlex.split(line.split("#", 1)[0]) for line in text.splitlines()
+                if "examples/portal/portal.py" in line and (" keygen " in line or " jwks " in line)]
+    assert [c[2] for c in commands] == ["keygen", "jwks"], commands
+    return commands
+
+
 def make_keys(keys: Path) -> None:
-    """deploy/keys/README.md, step by step."""
-    portal("keygen", "--out", str(keys / "portal-es256.pem"))
-    jwks = portal("jwks", "--private-key", str(keys / "portal-es256.pem"), "--kid", KID)
-    (keys / "console-jwks.json").write_text(jwks)
+    """The README's key commands (deploy/keys/README.md has the same), run for a copy of
+    deploy/: only the interpreter and the keys directory differ."""
+    for words in readme_key_commands():
+        assert words[:2] == [".venv/bin/python", "examples/portal/portal.py"], words
+        words = [w.replace("deploy/keys/", f"{keys}/") for w in words[2:]]
+        if ">" in words:
+            at = words.index(">")
+            Path(words[at + 1]).write_text(portal(*words[:at]))
+        else:
+            portal(*words)
+    assert (keys / "portal-es256.pem").stat().st_mode & 0o077 == 0
+    assert KID in (keys / "console-jwks.json").read_text()
+    keys_readme = (ROOT / "deploy/keys/README.md").read_text()
+    for words in readme_key_commands():
+        assert " ".join(words[2:5]) in keys_readme
 
 
 def kustomize(directory: Path) -> subprocess.CompletedProcess[str]:
