@@ -7,7 +7,8 @@ strict: unknown fields fail). Then the facts that matter are asserted on the ren
 objects, and finally the shipped configuration is run unmodified: the rendered ConfigMap's
 HCL and the rendered Deployment's args, env and mounts, with each mount path (and the
 image's install prefix) mapped to a local directory, against the simulated API server and
-the real kubectl, with a token the example portal mints.
+the real kubectl, with a token the example portal mints. gotty-py itself runs from the
+project's venv there; tests/test_deploy_image.py checks the image's own venv.
 """
 
 from __future__ import annotations
