@@ -40,6 +40,12 @@ def cluster(tmp_path: Path) -> Iterator[tuple[K8sSimulator, dict[str, str], Path
 def open_shell(server: GottyProcess) -> tuple[Client, dict[int, str]]:
     """Start a session, and in the pod's shell a background job; their PIDs in the pod."""
     client = open_session(server)
+    return client, start_job(client)
+
+
+def start_job(client: Client) -> dict[int, str]:
+    """In the session's pod shell, a background job; the shell's and the job's PIDs (in the
+    pod) with their start times."""
     client.read_while(lambda out: not re.search(rb"[#$] $", out), 20, "the pod's shell prompt")
     client.input("sleep 1000 & echo JOB=$!; echo SHELL=$$\r")
     output = client.read_while(lambda out: not re.search(rb"SHELL=\d+", out), 10,
@@ -47,7 +53,7 @@ def open_shell(server: GottyProcess) -> tuple[Client, dict[int, str]]:
     pids = [int(p) for p in re.findall(rb"(?:JOB|SHELL)=(\d+)", output)]
     processes = {pid: proc_start(pid) for pid in pids}
     assert len(processes) == 2 and all(processes.values()), processes
-    return client, {pid: start for pid, start in processes.items() if start}
+    return {pid: start for pid, start in processes.items() if start}
 
 
 def all_gone(processes: dict[int, str]) -> bool:

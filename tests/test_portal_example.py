@@ -89,3 +89,20 @@ def test_portal_link_opens_the_pod_it_allows(gotty: Gotty, tmp_path: Path,
     assert http_request(portal_url, headers=basic("alice:wrong")).status == 401
     wait_for(lambda: "Launch token accepted for user 'alice'" in console.output(),
              message="the console's log line")
+
+
+def test_recipe_style_needs_a_container_for_every_target(tmp_path: Path) -> None:
+    """`--args kube-exec` signs NAMESPACE POD CONTAINER SHELL; a target without a container
+    (as in the built-in demo lists) is refused at start-up, naming the target."""
+    portal("keygen", "--out", str(tmp_path / "key.pem"))
+    result = subprocess.run(
+        [sys.executable, str(PORTAL), "serve", "--private-key", str(tmp_path / "key.pem"),
+         "--kid", "k", "--console-url", "http://127.0.0.1:1/", "--args", "kube-exec"],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "prod/web-1, staging/api-0 has none" in result.stderr, result.stderr
+    bad = subprocess.run(
+        [sys.executable, str(PORTAL), "serve", "--private-key", str(tmp_path / "key.pem"),
+         "--kid", "k", "--console-url", "http://127.0.0.1:1/", "--target", "team-a/web-0"],
+        capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "NAMESPACE/POD/CONTAINER" in bad.stderr, bad.stderr

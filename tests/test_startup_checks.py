@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gotty_py.config import load_options
 from tests.gotty import BIN, ROOT, Gotty, open_session, run_gotty, start_gotty, wait_for
+from tests.jwt_keys import es256, write_jwks
 
 AUDIT_CLI = BIN / "gotty-py-audit"
 
@@ -206,19 +207,23 @@ class TestCleanupFailuresAreVisible:
 
 
 class TestTheShippedKubernetesConfig:
+    """config/kubernetes.hcl names the JWKS the README's first step writes; until it is
+    there, and whenever no key is set, the server refuses to start."""
+
     CONFIG = str(ROOT / "config" / "kubernetes.hcl")
     EXEC = str(ROOT / "examples" / "kubernetes" / "kube-exec.sh")
+    LISTEN = ("--address", "127.0.0.1", "--port", "0", "--ops-port", "0")
 
-    def test_without_a_key_it_refuses_to_start(self) -> None:
-        output = refused("--config", self.CONFIG, self.EXEC)
+    def test_with_its_key_cleared_it_refuses_to_start(self) -> None:
+        output = refused("--config", self.CONFIG, self.EXEC, env={"GOTTY_JWT_JWKS_FILE": "",
+                                                           "GOTTY_JWT_ALGORITHMS": ""})
         assert "jwt_required (--jwt-required) is set, but no launch-token key is" in output
 
-    def test_with_a_key_it_starts_from_any_directory_and_finds_its_hook(
-            self, tmp_path: Path) -> None:
-        secret = tmp_path / "secret"
-        secret.write_text("s" * 40)
-        server = start_gotty("--config", self.CONFIG, "--address", "127.0.0.1", "--port", "0",
-                             "--jwt-secret-file", str(secret), self.EXEC, cwd=tmp_path)
+    def test_with_a_key_it_starts_from_any_directory(self, tmp_path: Path) -> None:
+        jwks = write_jwks(tmp_path / "jwks.json", {"k1": es256(tmp_path)})
+        server = start_gotty("--config", self.CONFIG, *self.LISTEN, "--audit-dir",
+                             str(tmp_path / "audit"), self.EXEC, cwd=tmp_path,
+                             env={"GOTTY_JWT_JWKS_FILE": str(jwks)})
         try:
             assert server.process.poll() is None
         finally:

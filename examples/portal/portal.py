@@ -12,6 +12,10 @@ into a token valid for 60 seconds and redirects the browser to `CONSOLE/?jwt=TOK
     python portal.py serve --private-key portal-es256.pem --kid 2025-01 \\
         --console-url http://127.0.0.1:8080/
 
+For the Kubernetes console of deploy/ (command kube-exec.sh, not kubectl), `serve
+--args kube-exec` signs the recipe's NAMESPACE POD CONTAINER SHELL instead, and `--target
+NAMESPACE/POD/CONTAINER[/SHELL]` replaces the demo allow-lists with pods of your cluster.
+
 Needs only Tornado, PyJWT and cryptography (not gotty-py). DEMO: users, passwords and
 allow-lists are hard-coded below, and login is HTTP Basic; a real portal takes the user
 from its single sign-on session and the allow-list from its own authorization rules.
@@ -59,6 +63,27 @@ class Target:
             args += ["-c", self.container]
         return [*args, "--", self.shell]
 
+    def recipe_args(self) -> list[str]:
+        """Appended to examples/kubernetes/kube-exec.sh: NAMESPACE POD CONTAINER SHELL.
+
+        The recipe's cleanup names the container too, so a target without one cannot be
+        opened this way (`serve --args kube-exec` refuses such a target at start-up)."""
+        if not self.container:
+            raise ValueError(f"{self.key}: kube-exec needs a container name")
+        return [self.namespace, self.pod, self.container, self.shell]
+
+    def args(self, style: str) -> list[str]:
+        return self.recipe_args() if style == "kube-exec" else self.kubectl_args()
+
+
+def parse_target(text: str) -> Target:
+    """`NAMESPACE/POD/CONTAINER[/SHELL]`, as given to `serve --target`."""
+    parts = text.split("/")
+    if len(parts) not in (3, 4) or not all(parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAMESPACE/POD/CONTAINER or NAMESPACE/POD/CONTAINER/SHELL")
+    return Target(*parts)
+
 
 # DEMO ONLY: who exists, their passwords, and what each may open.
 DEMO_USERS: dict[str, tuple[str, list[Target]]] = {
@@ -68,6 +93,9 @@ DEMO_USERS: dict[str, tuple[str, list[Target]]] = {
 
 TOKEN_TTL = 60  # seconds: the link is for opening the console now, not for bookmarking
 
+# What the console runs, and so what the token's `args` claim holds (see Target.args).
+ARG_STYLES = ("kubectl", "kube-exec")
+
 
 @dataclass(frozen=True)
 class PortalConfig:
@@ -76,6 +104,9 @@ class PortalConfig:
     console_url: str
     audience: str
     issuer: str
+    arg_style: str = "kubectl"
+    # DEMO: when given, every demo user may open exactly these instead of their own list.
+    targets: tuple[Target, ...] = ()
 
 
 def mint(config: PortalConfig, user: str, target: Target) -> str:
@@ -88,7 +119,7 @@ def mint(config: PortalConfig, user: str, target: Target) -> str:
         "iat": now,
         "exp": now + TOKEN_TTL,
         "jti": secrets.token_urlsafe(16),
-        "args": target.kubectl_args(),
+        "args": target.args(config.arg_style),
         "ns": target.namespace,  # extra claims: for the console's title and audit log
         "pod": target.pod,
     }
@@ -130,7 +161,8 @@ class PortalHandler(tornado.web.RequestHandler):
             self.finish("log in as alice/alice-demo or bob/bob-demo\n")
 
     def targets(self) -> dict[str, Target]:
-        return {target.key: target for target in DEMO_USERS[self.current_user][1]}
+        allowed = self.config.targets or DEMO_USERS[self.current_user][1]
+        return {target.key: target for target in allowed}
 
 
 class IndexHandler(PortalHandler):
@@ -200,6 +232,13 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--issuer", default="portal")
     run.add_argument("--address", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--args", dest="arg_style", choices=ARG_STYLES, default="kubectl",
+                     help="what the console runs: kubectl (args: exec -it POD -n NS ...) or "
+                          "kube-exec (the recipe of deploy/: NAMESPACE POD CONTAINER SHELL)")
+    run.add_argument("--target", action="append", type=parse_target, default=[],
+                     metavar="NAMESPACE/POD/CONTAINER[/SHELL]",
+                     help="DEMO: a pod every demo user may open, instead of the built-in "
+                          "allow-lists (repeatable)")
     args = parser.parse_args(argv)
 
     if args.command == "keygen":
@@ -216,7 +255,14 @@ def main(argv: list[str] | None = None) -> None:
         json.dump(public_jwks(key, args.kid), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    config = PortalConfig(key, args.kid, args.console_url, args.audience, args.issuer)
+    config = PortalConfig(key, args.kid, args.console_url, args.audience, args.issuer,
+                          args.arg_style, tuple(args.target))
+    if config.arg_style == "kube-exec":
+        offered = config.targets or [t for _, targets in DEMO_USERS.values() for t in targets]
+        missing = [t.key for t in offered if not t.container]
+        if missing:
+            parser.error(f"--args kube-exec needs a container for every target; "
+                         f"{', '.join(missing)} has none (give --target NS/POD/CONTAINER)")
     asyncio.run(serve(config, args.address, args.port))
 
 
