@@ -1,5 +1,5 @@
 """The server's plugins: the grant and the features that take part in every session
-(reconnect tickets, audit, cleanup), built once from the options.
+(metrics, reconnect tickets, audit, cleanup), built once from the options.
 
 Rules of this module: `plugins_from_options` is the one place that decides which plugins a
 server has and in what order; nothing is added to them afterwards. Each feature gives every
@@ -18,10 +18,12 @@ from ..auth.jwt import LaunchTokenVerifier
 from ..auth.tickets import MemoryTicketStore, TicketStore
 from ..options import Options
 from ..webtty.session import Launch, SessionObserver
+from .audit_health import AuditHealth
 from .audit_observer import AuditConfigError, AuditService
-from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
+from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError, HookReporter
 from .grant import LaunchGrant, TicketArming
 from .health import HealthCheck
+from .metrics import ServerMetrics
 from .startup import ExitCode, StartupError
 
 
@@ -41,11 +43,13 @@ class ServerPlugin(Protocol):
 @dataclass(frozen=True)
 class Plugins:
     grant: LaunchGrant
-    # In the order they see each session: the ticket arming, the audit trail, then the
-    # cleanup hook (which reports to the audit trail, so it closes first).
+    # In the order they see each session: the metrics, the ticket arming, the audit trail,
+    # then the cleanup hook (which reports to the audit trail, so it closes first).
     features: tuple[ServerPlugin, ...]
     # What readiness asks before it says the server can take sessions (server/health.py).
     health: tuple[HealthCheck, ...] = ()
+    # With an operations listener (--ops-port): what /metrics shows; also one of `features`.
+    metrics: ServerMetrics | None = None
 
 
 def plugins_from_options(options: Options, command: Sequence[str], environ: Mapping[str, str],
@@ -55,22 +59,37 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
     # ticket standing for the same grant (auth/tickets.py).
     tickets: TicketStore[Launch] | None = (
         MemoryTicketStore() if verifier is not None and options.enable_reconnect else None)
-    features: list[ServerPlugin] = []
-    if tickets is not None:
-        features.append(TicketArming(tickets, options.reconnect_time))
     audit: AuditService | None = None
     if AuditService.wanted(options):
         try:
             audit = AuditService(options, list(command), hostname)
         except AuditConfigError as exc:
             raise StartupError(ExitCode.CONFIG, str(exc)) from None
+    # Metrics only exist to be scraped from the operations listener.
+    metrics = (ServerMetrics(audit.writer if audit is not None else None)
+               if options.ops_port.strip() else None)
+    features: list[ServerPlugin] = []
+    if metrics is not None:
+        features.append(metrics)
+    if tickets is not None:
+        features.append(TicketArming(tickets, options.reconnect_time))
+    if audit is not None:
         features.append(audit)
     if options.cleanup_command:
         try:
             template = CommandTemplate(options.cleanup_command)
         except CommandTemplateError as exc:
             raise StartupError(ExitCode.CONFIG, str(exc)) from None
+        reporters: list[HookReporter] = []
+        if audit is not None:
+            reporters.append(audit.record_cleanup)
+        if metrics is not None:
+            reporters.append(metrics.cleanup_finished)
         features.append(CleanupHooks(template, options.cleanup_timeout, environ,
-                                     reporters=(audit.record_cleanup,) if audit else ()))
-    return Plugins(grant=LaunchGrant(options, command, verifier, tickets),
-                   features=tuple(features))
+                                     reporters=tuple(reporters)))
+    # Under --audit-required a server that cannot record cannot serve: not ready.
+    health: list[HealthCheck] = []
+    if audit is not None and options.audit_required:
+        health.append(AuditHealth(audit))
+    return Plugins(grant=LaunchGrant(options, command, verifier, tickets, listener=metrics),
+                   features=tuple(features), health=tuple(health), metrics=metrics)
