@@ -46,7 +46,7 @@ class ServerMetrics:
     def __init__(self, audit_writer: BackgroundWriter | None = None) -> None:
         # No `*_created` series beside every counter and histogram: they double the scrape
         # and no rule of ours reads them (a process-wide switch of prometheus_client).
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in 0.26.0
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
         ProcessCollector(registry=registry)
