@@ -42,7 +42,7 @@ def require_basic_auth(handler: tornado.web.RequestHandler, site: Site) -> bool:
     if not site.basic_auth:
         return True
     result = check_basic_auth(handler.request.headers.get("Authorization"), site.credential)
-    client = site.client_address(handler.request)
+    client = site.client_host(handler.request)
     if result is BasicAuthResult.OK:
         log.debug("Basic Authentication Succeeded: %s", client, extra={"client": client})
         return True

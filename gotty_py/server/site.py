@@ -40,14 +40,18 @@ class Site:
     def client_address(self, request: tornado.httputil.HTTPServerRequest) -> str:
         """The client as everyone names it: from a trusted proxy, the address it forwarded
         for (`X-Forwarded-For`); else the TCP peer's `host:port`."""
-        if self.proxies:
-            peer = _peer(request)
-            forwarded = self.proxies.client(
-                peer[0] if peer else str(request.remote_ip),
-                request.headers.get_list("X-Forwarded-For"))
-            if forwarded is not None:
-                return forwarded
-        return peer_address(request)
+        return self._forwarded_for(request) or peer_address(request)
+
+    def client_host(self, request: tornado.httputil.HTTPServerRequest) -> str:
+        """The same client without the peer's port (the Basic auth log lines)."""
+        return self._forwarded_for(request) or str(request.remote_ip)
+
+    def _forwarded_for(self, request: tornado.httputil.HTTPServerRequest) -> str | None:
+        if not self.proxies:
+            return None
+        peer = _peer(request)
+        return self.proxies.client(peer[0] if peer else str(request.remote_ip),
+                                   request.headers.get_list("X-Forwarded-For"))
 
     def open_session(self, master: Master, client: ClientInfo, slot: Slot) -> Session:
         """The admitted connection's session, observed last by its slot (the `--once`
