@@ -6,9 +6,11 @@ prometheus_client's own parser after real sessions, refusals, tokens and cleanup
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gotty_py.auth.jwt import TokenFailure
 from gotty_py.options import Options
 from gotty_py.server.app import GottyServer
+from gotty_py.server.ops import DRAINING, Readiness
 from tests.fakes import InMemoryBackend
 from tests.gotty import (
     Client,
@@ -26,6 +29,7 @@ from tests.gotty import (
     GottyProcess,
     http_request,
     open_session,
+    run_async,
     run_gotty,
     wait_for,
 )
@@ -313,3 +317,36 @@ class TestMetrics:
 
     def test_no_metrics_without_an_ops_port(self) -> None:
         assert GottyServer(Options(), ["sh"], InMemoryBackend()).plugins.metrics is None
+
+
+# --- the readiness rules on their own -----------------------------------------------------
+
+class _Check:
+    """A HealthCheck standing in for a part that is not built yet (the shared store) or a
+    failure no real part here can be made to show on demand (a hang, a bug)."""
+
+    def __init__(self, name: str, delay: float = 0.0, problem: str | None = None,
+                 error: Exception | None = None) -> None:
+        self.name = name
+        self._delay, self._problem, self._error = delay, problem, error
+
+    async def problem(self) -> str | None:
+        await asyncio.sleep(self._delay)
+        if self._error is not None:
+            raise self._error
+        return self._problem
+
+
+class TestReadinessRules:
+    def test_checks_run_concurrently_within_the_deadline(self) -> None:
+        checks = [_Check("a", 0.3), _Check("b", 0.3, "down"), _Check("c", 0.3)]
+        readiness = Readiness(lambda: False, checks, deadline=0.6)
+        started = time.monotonic()
+        assert run_async(readiness.problems()) == ["b: down"]
+        assert time.monotonic() - started < 0.6  # not 0.9: one after the other
+
+    def test_a_hanging_or_broken_check_is_not_ready(self) -> None:
+        checks = [_Check("slow", 5.0), _Check("bug", error=RuntimeError("boom")), _Check("ok")]
+        readiness = Readiness(lambda: True, checks, deadline=0.2)
+        assert run_async(readiness.problems()) == [
+            DRAINING, "slow: no answer within 0.2 s", "bug: check failed: RuntimeError: boom"]
