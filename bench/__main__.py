@@ -35,13 +35,16 @@ def timed_session(server: GottyProcess) -> tuple[float, float]:
     return len(client.output) / 1024 / 1024, time.perf_counter() - start
 
 
-def throughput(size_mb: int = 64) -> None:
-    server = start_gotty("-a", "127.0.0.1", "-p", "0", "sh", "-c",
-                         f"stty raw -echo; head -c {size_mb * 1024 * 1024} /dev/zero")
+def throughput(size_mb: int = 64, *, metrics: bool = False) -> None:
+    """One session's output rate; with `metrics`, the operations listener's per-chunk
+    counters (`--ops-port`) are on the path too."""
+    server = start_gotty("-a", "127.0.0.1", "-p", "0", *(["--ops-port", "0"] if metrics else []),
+                         "sh", "-c", f"stty raw -echo; head -c {size_mb * 1024 * 1024} /dev/zero")
     try:
         received, elapsed = timed_session(server)
         print(f"output throughput: {received / elapsed:8.1f} MB/s "
-              f"({received:.0f} MiB PTY bytes in {elapsed:.2f} s, base64 over WebSocket)")
+              f"({received:.0f} MiB PTY bytes in {elapsed:.2f} s, base64 over WebSocket"
+              f"{', with --ops-port metrics' if metrics else ''})")
     finally:
         server.stop()
 
@@ -332,6 +335,7 @@ def session_start(rounds: int = 200) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory():
         throughput()
+        throughput(metrics=True)
         echo_latency()
         session_start()
         memory_per_session()

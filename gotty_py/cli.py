@@ -21,6 +21,7 @@ import typer
 from . import __version__
 from .backends import backend_from_options
 from .config import ConfigError, load_options
+from .logformat import LogFormat, install
 from .options import OPTION_SPECS, Options, OptionSpec, format_default
 from .server.app import GottyServer
 from .server.startup import ExitCode, StartupError
@@ -100,6 +101,14 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
     except ConfigError as exc:
         typer.echo(f"Error: {exc}", err=True)
         return ExitCode.CONFIG
+    try:
+        log_format = LogFormat(loaded.options.log_format)
+    except ValueError:
+        typer.echo(f"Error: log_format (--log-format): expected one of "
+                   f"{', '.join(LogFormat)}, got {loaded.options.log_format!r}", err=True)
+        return ExitCode.CONFIG
+    if log_format is not LogFormat.TEXT:
+        install(log_format)
     if loaded.config_file:
         log.info("Loading config file at: %s", loaded.config_file)
     for warning in loaded.warnings:
@@ -116,7 +125,10 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
     try:
         return asyncio.run(_serve(options, command))
     except StartupError as exc:
-        typer.echo(f"Error: {exc}", err=True)
+        if log_format is LogFormat.JSON:  # a log pipeline gets this line as JSON too
+            log.critical("Error: %s", exc)
+        else:
+            typer.echo(f"Error: {exc}", err=True)
         return exc.code
 
 
@@ -140,6 +152,8 @@ async def _serve(options: Options, command: list[str]) -> int:
     log.info("HTTP server is listening at: %s", urls[0])
     for url in urls[1:]:
         log.info("Alternative URL: %s", url)
+    if server.ops_url:
+        log.info("Operations listening at: %s", server.ops_url)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, server.handle_signal, signum)
@@ -185,11 +199,8 @@ app.command(
 
 
 def configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y/%m/%d %H:%M:%S"))
-    root = logging.getLogger("gotty_py")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    """GoTTY's text lines until the options say otherwise (`--log-format`)."""
+    install(LogFormat.TEXT, sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

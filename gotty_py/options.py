@@ -9,6 +9,7 @@ no other module lists option names. This module does no I/O.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -296,6 +297,49 @@ def parse_signal(value: object) -> int:
     return number
 
 
+LOG_FORMATS = ("text", "json")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """`10.0.0.0/8, 192.168.1.7, fd00::/8`: addresses (as /32 or /128) and CIDRs, comma-
+    separated; an entry that is neither is an error naming it."""
+    networks: list[Network] = []
+    for entry in text.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise OptionValueError(f"{entry!r} is not an IP address or CIDR "
+                                   "(e.g. 10.0.0.0/8)") from None
+    return tuple(networks)
+
+
+def parse_port_or_empty(text: str) -> str:
+    """A port number 0-65535 (0: any free port), or empty for none."""
+    stripped = text.strip()
+    if not stripped:
+        return ""
+    if not stripped.isdigit() or int(stripped) > 65535:
+        raise OptionValueError(f"expected a port number (0-65535) or empty, got {text!r}")
+    return str(int(stripped))
+
+
+def _checked_text(spec: OptionSpec, text: str) -> str:
+    """String options whose value has a grammar, checked where every source is named."""
+    if spec.name == "log_format":
+        if text not in LOG_FORMATS:
+            raise OptionValueError(f"expected one of {', '.join(LOG_FORMATS)}, got {text!r}")
+    elif spec.name == "trusted_proxies":
+        parse_networks(text)
+    elif spec.name == "ops_port":
+        return parse_port_or_empty(text)
+    return text
+
+
 def coerce(spec: OptionSpec, value: object, *, from_text: bool) -> Any:
     """Turn a config, env or flag value into the option's type, or say what was expected.
 
@@ -341,9 +385,9 @@ def coerce(spec: OptionSpec, value: object, *, from_text: bool) -> Any:
         raise OptionValueError(f"expected a number, got {value!r}")
     # Strings: GoTTY's HCL decoder accepts a number for a string field (port = 8080).
     if isinstance(value, str):
-        return value
+        return _checked_text(spec, value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        return _checked_text(spec, str(value))
     raise OptionValueError(f"expected a string, got {value!r}")
 
 

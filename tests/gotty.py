@@ -26,7 +26,9 @@ import websocket
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
-URL_LINE = re.compile(r"HTTP server is listening at: (\S+)")
+# The URL stops at a quote too: under --log-format json the line is a JSON object.
+URL_LINE = re.compile(r"HTTP server is listening at: ([^\s\"]+)")
+OPS_URL_LINE = re.compile(r"Operations listening at: (http://[^\s\"]+)")
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
@@ -111,6 +113,14 @@ class GottyProcess:
     @property
     def host(self) -> str:
         return self.url.split("/")[2]
+
+    @property
+    def ops_url(self) -> str:
+        """The operations listener's URL (`--ops-port`), from its start-up line."""
+        line = self.wait_for_line(OPS_URL_LINE.pattern)
+        match = OPS_URL_LINE.search(line)
+        assert match is not None
+        return match.group(1)
 
     def output(self) -> str:
         return "".join(self.lines)

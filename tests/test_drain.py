@@ -14,7 +14,16 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.gotty import BIN, Client, Gotty, open_session, proc_start, run_gotty, wait_for
+from tests.gotty import (
+    BIN,
+    Client,
+    Gotty,
+    http_request,
+    open_session,
+    proc_start,
+    run_gotty,
+    wait_for,
+)
 
 SESSIONS = 50
 SHELL = "sleep 1000 & echo JOB=$!; echo SHELL=$$; wait"
@@ -83,12 +92,19 @@ def test_past_the_deadline_a_slow_cleanup_is_killed_and_recorded(gotty: Gotty,
     log = tmp_path / "events.jsonl"
     server = gotty("--audit-event-log", str(log), "--cleanup-command", str(hook),
                    "--cleanup-timeout", "600", "--close-timeout", "1", "--drain-timeout", "8",
-                   "sh", "-c", SHELL)
+                   "--ops-port", "0", "sh", "-c", SHELL)
     server.wait_for_line("at shutdown a slow cleanup hook is killed")
+    ops = server.ops_url
+    assert http_request(ops + "readyz").status == 200
     client = open_session(server)
     pids_of(client)
     server.process.send_signal(signal.SIGTERM)
     wait_for(pid_file.exists, 10, message="the cleanup hook to start")
+    # While the drain waits for the hook: not ready (the Service sends nobody new here),
+    # yet alive (the kubelet must not restart a pod that is ending properly).
+    ready = http_request(ops + "readyz")
+    assert ready.status == 503 and ready.text.startswith("draining")
+    assert http_request(ops + "healthz").status == 200
     hook_pid = int(pid_file.read_text())
     hook_start = proc_start(hook_pid)
     assert server.wait_exit(timeout=20) == 0

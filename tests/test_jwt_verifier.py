@@ -18,6 +18,7 @@ import pytest
 
 from gotty_py.auth.jwt import (
     LaunchTokenVerifier,
+    TokenFailure,
     TokenRejected,
     VerifiedLaunch,
     verifier_from_options,
@@ -41,6 +42,23 @@ from tests.jwt_keys import (
     write_jwks,
     write_secret,
 )
+
+# The failure class of each BAD_TOKENS case that is not MALFORMED.
+FAILURE_OF_BAD_TOKEN = {
+    "missing": TokenFailure.MISSING,
+    "wrong signature": TokenFailure.BAD_SIGNATURE,
+    "tampered payload": TokenFailure.BAD_SIGNATURE,
+    "expired": TokenFailure.EXPIRED,
+    "not yet valid": TokenFailure.NOT_YET_VALID,
+    "issued in the future": TokenFailure.NOT_YET_VALID,
+    "wrong audience": TokenFailure.AUDIENCE,
+    "no audience": TokenFailure.AUDIENCE,
+    "wrong issuer": TokenFailure.ISSUER,
+    "too long-lived": TokenFailure.LIFETIME,
+    **{name: TokenFailure.CLAIMS for name in (
+        "no exp", "no iat", "no jti", "exp not a number", "args a string", "args not strings",
+        "args with NUL", "nbf not a number", "write not a boolean", "sub not a string")},
+}
 
 
 def hs_verifier(tmp_path: Path, **options: Any) -> tuple[LaunchTokenVerifier, bytes]:
@@ -86,6 +104,23 @@ class TestVerifier:
                             reason: str) -> None:
         verifier, secret = hs_verifier(tmp_path)
         assert reason_of(verifier, make(secret)) == reason
+
+    @pytest.mark.parametrize(("name", "make"), [(n, m) for n, m, _ in BAD_TOKENS],
+                             ids=[name for name, _, _ in BAD_TOKENS])
+    def test_failure_class(self, tmp_path: Path, name: str, make: Callable[[bytes], str]) -> None:
+        """The stable class the metrics count (`gotty_py_launch_token_refusals_total`)."""
+        verifier, secret = hs_verifier(tmp_path)
+        with pytest.raises(TokenRejected) as caught:
+            verify(verifier, make(secret))
+        assert caught.value.failure is FAILURE_OF_BAD_TOKEN.get(name, TokenFailure.MALFORMED)
+
+    def test_replayed_class(self, tmp_path: Path) -> None:
+        verifier, secret = hs_verifier(tmp_path)
+        token = hs256(secret, claims())
+        verify(verifier, token)
+        with pytest.raises(TokenRejected) as caught:
+            verify(verifier, token)
+        assert caught.value.failure is TokenFailure.REPLAYED
 
     def test_reasons_never_contain_the_token(self, tmp_path: Path) -> None:
         verifier, secret = hs_verifier(tmp_path)

@@ -21,6 +21,7 @@ PACKAGE = ROOT / "gotty_py"
 ALLOWED: dict[str, tuple[str, ...]] = {
     "gotty_py.facts": (),
     "gotty_py.options": (),
+    "gotty_py.logformat": (),
     "gotty_py.fields": ("gotty_py.facts",),
     "gotty_py.config": ("gotty_py.options",),
     "gotty_py.docs": ("gotty_py.options",),

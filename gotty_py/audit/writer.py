@@ -71,6 +71,16 @@ class BackgroundWriter:
         self._after_flush: list[tuple[Callable[..., None], bool, Any]] = []  # thread only
 
     @property
+    def queued_jobs(self) -> int:
+        """Jobs (recording chunks, event-log lines) submitted and not yet run."""
+        return self._queue.qsize()
+
+    @property
+    def running(self) -> bool:
+        """True from `start` until `aclose`, while the thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop:
         assert self._loop is not None, "the writer is not started"
         return self._loop

@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import jwt
@@ -53,12 +54,48 @@ ALREADY_USED = "token already used"
 WRONG_TYPE = "wrong token type"
 
 
-class TokenRejected(Exception):
-    """A launch token was refused; `reason` is safe to show and to log."""
+class TokenFailure(StrEnum):
+    """Why a token was refused, as one of a small fixed set of words (a metric label: never
+    a value from the token). Several reasons the user sees map onto one failure."""
 
-    def __init__(self, reason: str) -> None:
+    MISSING = "missing"
+    MALFORMED = "malformed"  # not a JWS, a header or algorithm that is not allowed
+    BAD_SIGNATURE = "bad-signature"
+    UNKNOWN_KEY = "unknown-key"
+    WRONG_TYPE = "wrong-type"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"  # nbf, or iat in the future
+    AUDIENCE = "audience"
+    ISSUER = "issuer"
+    LIFETIME = "lifetime"  # exp - iat beyond the maximum lifetime
+    CLAIMS = "claims"  # a claim missing or of the wrong type
+    REPLAYED = "replayed"  # the jti was used before
+    STORE_UNAVAILABLE = "store-unavailable"  # the single-use store cannot answer
+
+
+_FAILURE_OF_REASON = {
+    MISSING: TokenFailure.MISSING,
+    INVALID: TokenFailure.MALFORMED,
+    EXPIRED: TokenFailure.EXPIRED,
+    NOT_YET_VALID: TokenFailure.NOT_YET_VALID,
+    ISSUED_IN_FUTURE: TokenFailure.NOT_YET_VALID,
+    WRONG_AUDIENCE: TokenFailure.AUDIENCE,
+    WRONG_ISSUER: TokenFailure.ISSUER,
+    TOO_LONG_LIVED: TokenFailure.LIFETIME,
+    UNKNOWN_KEY: TokenFailure.UNKNOWN_KEY,
+    ALREADY_USED: TokenFailure.REPLAYED,
+    WRONG_TYPE: TokenFailure.WRONG_TYPE,
+}
+
+
+class TokenRejected(Exception):
+    """A launch token was refused; `reason` is safe to show and to log, `failure` is its
+    stable class (from the reason's constant unless given)."""
+
+    def __init__(self, reason: str, failure: TokenFailure | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.failure = failure or _FAILURE_OF_REASON.get(reason, TokenFailure.CLAIMS)
 
 
 class JwtConfigError(ValueError):
@@ -206,6 +243,8 @@ class LaunchTokenVerifier:
                         "verify_jti": False}
         try:
             return jwt.decode(token, key.key, algorithms=list(key.algorithms), options=options)
+        except jwt.InvalidSignatureError:
+            raise TokenRejected(INVALID, TokenFailure.BAD_SIGNATURE) from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise TokenRejected(INVALID) from None
 

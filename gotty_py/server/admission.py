@@ -21,6 +21,7 @@ from typing import Protocol
 
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import SessionEnd
+from .refusals import ConnectionRefusal
 
 log = logging.getLogger("gotty_py.server")
 
@@ -79,10 +80,19 @@ class Admission:
 
     def refusal(self) -> str | None:
         """Why a new connection cannot be admitted now (the 503 text), or None."""
-        if self._closed or (self.once and self._once_claimed):
-            return SHUTTING_DOWN
+        found = self.check()
+        return found[1] if found is not None else None
+
+    def check(self) -> tuple[ConnectionRefusal, str] | None:
+        """Why a new connection cannot be admitted now, as a stable reason and the 503
+        text; None when it can."""
+        if self._closed:
+            return ConnectionRefusal.SHUTTING_DOWN, SHUTTING_DOWN
+        if self.once and self._once_claimed:
+            return ConnectionRefusal.ONCE_USED, SHUTTING_DOWN
         if self.max_connection and len(self._slots) >= self.max_connection:
-            return f"Too many connections (at most {self.max_connection})"
+            return (ConnectionRefusal.MAX_CONNECTION,
+                    f"Too many connections (at most {self.max_connection})")
         return None
 
     def admit(self, remote_addr: str, hang_up: Callable[[], None]) -> Slot:
@@ -123,7 +133,8 @@ class Admission:
             return
         reason = f"{end.cause}: {end.detail}" if end else "failed upgrade"
         log.info("Connection closed by %s: %s, connections: %d/%d", reason, slot.remote_addr,
-                 len(self._slots), self.max_connection)
+                 len(self._slots), self.max_connection,
+                 extra=slot.session.log_fields if slot.session else {"client": slot.remote_addr})
         if slot.holds_once:
             self._listener.once_done()
         elif not self._slots:
@@ -141,4 +152,4 @@ class _SlotObserver(SessionObserver):
     def on_start(self, session: Session) -> None:
         info = session.slave_info
         log.info("Command is running for client %s with %s", self._slot.remote_addr,
-                 info.summary if info else "?")
+                 info.summary if info else "?", extra=session.log_fields)

@@ -28,7 +28,12 @@ from ..backend.reaper import become_subreaper, get_reaper
 from ..options import Options
 from . import handlers
 from .admission import Admission
+from .health import HealthCheck
+from .metrics import ServerMetrics
+from .ops import OperationsListener, Readiness, ops_port
 from .plugins import plugins_from_options
+from .proxies import trusted_proxies
+from .refusals import NOT_COUNTED
 from .sessions import SessionFactory, session_settings
 from .site import Site
 from .startup import (
@@ -86,7 +91,12 @@ class GottyServer:
             admission=self.admission,
             sessions=SessionFactory(session_settings(options, titles, hostname), backend,
                                     self.plugins),
+            proxies=trusted_proxies(options.trusted_proxies),
+            refusals=self.plugins.metrics or NOT_COUNTED,
         )
+        self.ops = _operations_listener(options, self.plugins.metrics, self.plugins.health,
+                                        self.admission)
+        self.ops_url = ""
         self.ssl_context = ssl_context(options) if options.enable_tls else None
         self.http_server: HTTPServer | None = None
         self.urls: list[str] = []
@@ -165,6 +175,8 @@ class GottyServer:
         if address in ("", "0.0.0.0", "::"):
             for ip in _interface_addresses():
                 self.urls.append(f"{scheme}://{ip}:{bound_port}{self.site.base_path}")
+        if self.ops is not None:
+            self.ops_url = self.ops.start()
         for feature in self.plugins.features:
             feature.start()
         self._arm_timeout()
@@ -173,7 +185,13 @@ class GottyServer:
     async def wait(self) -> int:
         """Wait until the server is done (--once, --timeout, or a signal); the exit code."""
         assert self._finished is not None
-        return await self._finished
+        try:
+            return await self._finished
+        finally:
+            # The probes and the scrape answer until the very end (readiness says 503
+            # while draining); only then does the operations listener close.
+            if self.ops is not None:
+                self.ops.stop()
 
     def handle_signal(self, signum: int) -> None:
         """SIGINT first: stop accepting and let sessions end. Again, or SIGTERM: end them."""
@@ -291,6 +309,17 @@ def _check_drain(options: Options, backend: Backend) -> None:
         log.warning("Warning: drain_timeout (%d s) is shorter than a session's end (%g s) plus "
                     "cleanup_timeout (%d s): at shutdown a slow cleanup hook is killed",
                     limit, backend.close_time, options.cleanup_timeout)
+
+
+def _operations_listener(options: Options, metrics: ServerMetrics | None,
+                         health: Sequence[HealthCheck],
+                         admission: Admission) -> OperationsListener | None:
+    """The /healthz, /readyz, /metrics listener the options ask for (`--ops-port`)."""
+    port = ops_port(options.ops_port)
+    if port is None or metrics is None:
+        return None
+    return OperationsListener(options.ops_address, port,
+                              Readiness(lambda: admission.closed, health), metrics)
 
 
 def _index_page(template: Template, titles: Titles) -> Callable[[str], str]:

@@ -218,14 +218,14 @@ class AuditObserver(SessionObserver):
                 log.error("Audit: cannot open a recording in %s for session %s from %s: %s%s",
                           service.directory, session.id, session.remote_addr, exc,
                           "; session refused" if service.required else
-                          "; SESSION RUNS UNRECORDED")
+                          "; SESSION RUNS UNRECORDED", extra=session.log_fields)
                 if service.required:
                     raise Refused(self.recording_error) from None
         event_log = service.event_log
         if service.required and event_log is not None and not event_log.healthy:
             self.recording_error = "audit event log unavailable"
             log.error("Audit: event log %s unusable (%s); session %s refused", event_log.path,
-                      event_log.last_error, session.id)
+                      event_log.last_error, session.id, extra=session.log_fields)
             raise Refused(self.recording_error)
 
     def _recording_failed(self, message: str) -> None:
@@ -234,7 +234,8 @@ class AuditObserver(SessionObserver):
         log.error("Audit: recording %s of session %s failed: %s%s",
                   recorder.path if recorder else "?", session.id if session else "?", message,
                   "; ending the session" if self.service.required else
-                  "; THE SESSION CONTINUES UNRECORDED")
+                  "; THE SESSION CONTINUES UNRECORDED",
+                  extra=session.log_fields if session else None)
         self.recording_error = f"recording failed: {message}"
         if (self.service.required and session is not None
                 and session.state in (State.STARTING, State.RUNNING)):

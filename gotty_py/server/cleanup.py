@@ -13,6 +13,7 @@ import asyncio
 import logging
 import shlex
 from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
 
 from ..backend.environment import session_environment
 from ..backend.hooks import HookResult, run_hook
@@ -68,6 +69,23 @@ class CommandTemplate:
 HookReporter = Callable[[SessionFacts, HookResult], None]
 
 
+class CleanupResult(StrEnum):
+    """How one cleanup hook run went, in one stable word (a metric label)."""
+
+    OK = "ok"  # exit status 0 within the deadline
+    FAILED = "failed"  # a non-zero exit status or a signal
+    TIMED_OUT = "timed-out"  # killed at --cleanup-timeout
+    NOT_STARTED = "not-started"  # the command could not be started at all
+
+
+def cleanup_result(result: HookResult) -> CleanupResult:
+    if result.error:
+        return CleanupResult.NOT_STARTED
+    if result.timed_out:
+        return CleanupResult.TIMED_OUT
+    return CleanupResult.OK if result.ok else CleanupResult.FAILED
+
+
 class CleanupHooks:
     """Runs the cleanup command for every session that started a process (a plugin)."""
 
@@ -96,19 +114,19 @@ class CleanupHooks:
         killed at shutdown) and any started from now on."""
         self._interrupt.set()
 
-    def run_for(self, facts: SessionFacts) -> None:
-        task = asyncio.ensure_future(self._run(facts))
+    def run_for(self, facts: SessionFacts, log_fields: Mapping[str, str] | None = None) -> None:
+        task = asyncio.ensure_future(self._run(facts, log_fields))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _run(self, facts: SessionFacts) -> None:
+    async def _run(self, facts: SessionFacts, log_fields: Mapping[str, str] | None) -> None:
         argv = self.template.render(facts)
         result = await run_hook(argv, session_environment(self.environ, facts), self.timeout,
                                 self._interrupt)
         level = logging.INFO if result.ok else logging.WARNING
         output = " | ".join(line for line in result.output.splitlines() if line.strip())
         log.log(level, "Cleanup for session %s: %s%s", facts.id, result.describe(),
-                f" ({output})" if output else "")
+                f" ({output})" if output else "", extra=log_fields)
         for report in self._reporters:
             report(facts, result)
 
@@ -119,4 +137,4 @@ class _HookObserver(SessionObserver):
 
     async def on_end(self, session: Session, end: SessionEnd) -> None:
         if session.slave is not None and session.facts is not None:  # a process ran, is gone
-            self._hooks.run_for(session.facts)
+            self._hooks.run_for(session.facts, session.log_fields)

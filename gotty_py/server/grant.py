@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from ..auth.basic import token_matches
-from ..auth.jwt import LaunchTokenVerifier, TokenRejected, VerifiedLaunch
+from ..auth.jwt import LaunchTokenVerifier, TokenFailure, TokenRejected, VerifiedLaunch
 from ..auth.store import StoreUnavailable
 from ..auth.tickets import TicketStore
 from ..options import Options
@@ -73,12 +74,29 @@ def launch_from_verified(verified: VerifiedLaunch, command: Sequence[str],
     )
 
 
+class GrantListener(Protocol):
+    """Told of every credential the grant refuses (the metrics), by stable class only."""
+
+    def token_refused(self, failure: TokenFailure) -> None: ...
+
+    def ticket_refused(self) -> None: ...
+
+
+class _NoListener:
+    def token_refused(self, failure: TokenFailure) -> None:
+        pass
+
+    def ticket_refused(self) -> None:
+        pass
+
+
 class LaunchGrant:
     """Decides every session of one server (see the module's rules)."""
 
     def __init__(self, options: Options, command: Sequence[str],
                  verifier: LaunchTokenVerifier | None,
-                 tickets: TicketStore[Launch] | None) -> None:
+                 tickets: TicketStore[Launch] | None,
+                 listener: GrantListener | None = None) -> None:
         self.command = tuple(command)
         self.credential = options.credential
         self.permit_write = options.permit_write
@@ -86,13 +104,15 @@ class LaunchGrant:
         self.pass_headers = options.pass_headers
         self.verifier = verifier
         self.tickets = tickets
+        self._listener: GrantListener = listener or _NoListener()
 
     async def decide(self, init: InitMessage, client: ClientInfo) -> Launch:
         """The session's launch, or `Refused` with the reason the page shows."""
         try:
             launch = await self._decide(init, client)
         except Refused as exc:
-            log.info("Refused session from %s: %s", client.remote_addr, exc)
+            log.info("Refused session from %s: %s", client.remote_addr, exc,
+                     extra={"client": client.remote_addr})
             raise
         if self.pass_headers:
             launch = replace(launch, env=header_environment(client))
@@ -109,10 +129,12 @@ class LaunchGrant:
             launch, how = await self._jwt_launch(query)
         except StoreUnavailable as exc:
             log.error("Launch refused for %s: the shared token store is unreachable: %s",
-                      client.remote_addr, exc)
+                      client.remote_addr, exc, extra={"client": client.remote_addr})
+            self._listener.token_refused(TokenFailure.STORE_UNAVAILABLE)
             raise Refused(STORE_UNREACHABLE) from None
         log.info("%s accepted for user %r (jti %r) from %s", how, launch.user,
-                 launch.claims.get("jti"), client.remote_addr)
+                 launch.claims.get("jti"), client.remote_addr,
+                 extra={"client": client.remote_addr, "user": launch.user})
         return launch
 
     async def _jwt_launch(self, query: Mapping[str, list[str]]) -> tuple[Launch, str]:
@@ -138,6 +160,7 @@ class LaunchGrant:
                 raise TokenRejected("invalid token")  # which one would be meant is unclear
             verified = await self.verifier.verify(tokens[0] if tokens else None)
         except TokenRejected as exc:
+            self._listener.token_refused(exc.failure)
             raise Refused(exc.reason) from None
         return launch_from_verified(verified, self.command, self.permit_write)
 
@@ -145,12 +168,14 @@ class LaunchGrant:
         assert self.tickets is not None
         launch = await self.tickets.redeem(tickets[0]) if len(tickets) == 1 else None
         if launch is None:
+            self._listener.ticket_refused()
             raise Refused(TICKET_REFUSED)
         if not self._could_grant(launch):
             # A shared store holds grants outside this process: one this server could never
             # have made (written into the store by someone else) is not believed.
             log.warning("Reconnect ticket refused: its grant (command %r, write %s) is not "
                         "one this server makes", launch.argv[0], launch.permit_write)
+            self._listener.ticket_refused()
             raise Refused(TICKET_REFUSED)
         return launch
 

@@ -14,7 +14,7 @@ import tornado.httputil
 import tornado.web
 
 from ..auth.basic import REALM, BasicAuthResult, check_basic_auth
-from .site import Site, peer_address
+from .site import Site
 from .template import js_string
 
 log = logging.getLogger("gotty_py.server")
@@ -42,14 +42,16 @@ def require_basic_auth(handler: tornado.web.RequestHandler, site: Site) -> bool:
     if not site.basic_auth:
         return True
     result = check_basic_auth(handler.request.headers.get("Authorization"), site.credential)
+    client = site.client_host(handler.request)
     if result is BasicAuthResult.OK:
-        log.debug("Basic Authentication Succeeded: %s", handler.request.remote_ip)
+        log.debug("Basic Authentication Succeeded: %s", client, extra={"client": client})
         return True
     handler.set_status(401)
     handler.set_header("WWW-Authenticate", f'Basic realm="{REALM}"')
     handler.set_header("Content-Type", "text/plain; charset=utf-8")
     body = "authorization failed" if result is BasicAuthResult.WRONG else "Bad Request"
-    log.info("Basic Authentication failed (%s): %s", result.value, handler.request.remote_ip)
+    log.info("Basic Authentication failed (%s): %s", result.value, client,
+             extra={"client": client})
     handler.finish(body + "\n")
     return False
 
@@ -111,7 +113,7 @@ class IndexHandler(SiteHandler):
     def _serve(self, *_: Any) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(self.site.index_page(peer_address(self.request)))
+        self.finish(self.site.index_page(self.site.client_address(self.request)))
 
     get = post = put = patch = delete = options = _serve
 

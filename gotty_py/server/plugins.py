@@ -1,5 +1,5 @@
 """The server's plugins: the grant and the features that take part in every session
-(the shared store, reconnect tickets, audit, cleanup), built once from the options.
+(the shared store, metrics, reconnect tickets, audit, cleanup), built once from the options.
 
 Rules of this module: `plugins_from_options` is the one place that decides which plugins a
 server has and in what order; nothing is added to them afterwards. It builds the store
@@ -20,10 +20,12 @@ from typing import Protocol
 from ..auth.tickets import TicketStore
 from ..options import Options
 from ..webtty.session import Launch, SessionObserver
+from .audit_health import AuditHealth
 from .audit_observer import AuditConfigError, AuditService
-from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError
+from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError, HookReporter
 from .grant import LaunchGrant, TicketArming
 from .health import HealthCheck
+from .metrics import ServerMetrics
 from .startup import ExitCode, StartupError, launch_token_verifier
 from .stores import memory_stores, stores_from_options
 
@@ -51,11 +53,13 @@ class ServerPlugin(Protocol):
 class Plugins:
     grant: LaunchGrant
     # In the order they see each session: the shared store (closed last, after everything
-    # that may still use it), the ticket arming, the audit trail, then the cleanup hook
-    # (which reports to the audit trail, so it closes first).
+    # that may still use it), the metrics, the ticket arming, the audit trail, then the
+    # cleanup hook (which reports to the audit trail, so it closes first).
     features: tuple[ServerPlugin, ...]
     # What readiness asks before it says the server can take sessions (server/health.py).
     health: tuple[HealthCheck, ...] = ()
+    # With an operations listener (--ops-port): what /metrics shows; also one of `features`.
+    metrics: ServerMetrics | None = None
 
 
 def plugins_from_options(options: Options, command: Sequence[str], environ: Mapping[str, str],
@@ -67,19 +71,25 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
         log.warning("Warning: --store %s is ignored: it keeps launch-token ids and reconnect "
                     "tickets, and JWT launch tokens are not enabled", stores.description)
         stores = memory_stores()
-    features: list[ServerPlugin] = [stores.plugin] if stores.plugin is not None else []
     # With --reconnect, a page whose single-use token started a session reconnects with a
     # ticket standing for the same grant (auth/tickets.py).
     tickets: TicketStore[Launch] | None = (
         stores.tickets if verifier is not None and options.enable_reconnect else None)
-    if tickets is not None:
-        features.append(TicketArming(tickets, options.reconnect_time))
     audit: AuditService | None = None
     if AuditService.wanted(options):
         try:
             audit = AuditService(options, list(command), hostname)
         except AuditConfigError as exc:
             raise StartupError(ExitCode.CONFIG, str(exc)) from None
+    # Metrics only exist to be scraped from the operations listener.
+    metrics = (ServerMetrics(audit.writer if audit is not None else None)
+               if options.ops_port.strip() else None)
+    features: list[ServerPlugin] = [stores.plugin] if stores.plugin is not None else []
+    if metrics is not None:
+        features.append(metrics)
+    if tickets is not None:
+        features.append(TicketArming(tickets, options.reconnect_time))
+    if audit is not None:
         features.append(audit)
     if options.cleanup_command:
         try:
@@ -87,7 +97,17 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
             template.check_program(environ)
         except CommandTemplateError as exc:
             raise StartupError(ExitCode.CONFIG, str(exc)) from None
+        reporters: list[HookReporter] = []
+        if audit is not None:
+            reporters.append(audit.record_cleanup)
+        if metrics is not None:
+            reporters.append(metrics.cleanup_finished)
         features.append(CleanupHooks(template, options.cleanup_timeout, environ,
-                                     reporters=(audit.record_cleanup,) if audit else ()))
-    return Plugins(grant=LaunchGrant(options, command, verifier, tickets),
-                   features=tuple(features), health=stores.health)
+                                     reporters=tuple(reporters)))
+    # Under --audit-required a server that cannot record cannot serve: not ready; nor one
+    # whose shared store does not answer.
+    health: list[HealthCheck] = list(stores.health)
+    if audit is not None and options.audit_required:
+        health.append(AuditHealth(audit))
+    return Plugins(grant=LaunchGrant(options, command, verifier, tickets, listener=metrics),
+                   features=tuple(features), health=tuple(health), metrics=metrics)

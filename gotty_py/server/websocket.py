@@ -24,7 +24,8 @@ from ..webtty.state import Disconnect, EndCause, State
 from .admission import Slot
 from .grant import ClientInfo
 from .handlers import TokenSafeLogging, require_basic_auth
-from .site import Site, peer_address
+from .refusals import ConnectionRefusal
+from .site import Site
 
 log = logging.getLogger("gotty_py.server")
 
@@ -110,6 +111,7 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         self.session: Session | None = None
         self.master: WebSocketMaster | None = None
         self._init_deadline: asyncio.TimerHandle | None = None
+        self._remote_addr: str | None = None
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # GoTTY's /ws carries no Server header
@@ -126,8 +128,10 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         netloc = urllib.parse.urlsplit(origin).netloc.lower()
         return netloc == self.request.headers.get("Host", "").lower()
 
-    def _refuse(self, status: int, text: str) -> None:
-        log.info("Refused WebSocket from %s: %s", self.remote_addr(), text)
+    def _refuse(self, reason: ConnectionRefusal, status: int, text: str) -> None:
+        client = self.remote_addr()
+        log.info("Refused WebSocket from %s: %s", client, text, extra={"client": client})
+        self.site.refusals.refused(reason)
         self.set_status(status)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(text + "\n")
@@ -135,13 +139,14 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
     async def get(self, *args: Any, **kwargs: Any) -> None:
         admission = self.site.admission
         if not require_basic_auth(self, self.site):
+            self.site.refusals.refused(ConnectionRefusal.BASIC_AUTH)
             return
         if not self._origin_allowed():
-            self._refuse(403, "Forbidden: origin not allowed")
+            self._refuse(ConnectionRefusal.ORIGIN, 403, "Forbidden: origin not allowed")
             return
-        refusal = admission.refusal()
+        refusal = admission.check()
         if refusal is not None:
-            self._refuse(503, refusal)
+            self._refuse(refusal[0], 503, refusal[1])
             return
         self.slot = admission.admit(self.remote_addr(), self._hang_up)
         try:
@@ -212,5 +217,8 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         pass
 
     def remote_addr(self) -> str:
-        return peer_address(self.request)
+        """The client: the TCP peer, or whom a trusted proxy forwarded for (once here)."""
+        if self._remote_addr is None:
+            self._remote_addr = self.site.client_address(self.request)
+        return self._remote_addr
 

@@ -233,6 +233,9 @@ class Session:
         self.end: SessionEnd | None = None
         self.bytes_in = 0
         self.bytes_out = 0
+        # What this session's log lines carry (`extra=`, gotty_py.logformat): made here and
+        # once more when the grant has named the user; never rebuilt per line.
+        self.log_fields: Mapping[str, str] = {"session": self.id, "client": remote_addr}
         # The terminal's size now (columns, rows); None until the session starts.
         self.size: tuple[int, int] | None = None
         self._decoder = protocol.ClientFrameDecoder()
@@ -325,6 +328,8 @@ class Session:
             if self._ended():
                 return
             facts = self.facts = self._facts(launch)
+            if facts.user is not None:
+                self.log_fields = {**self.log_fields, "user": facts.user}
             self.size = facts.size
             await self._observers.before_spawn(self)  # the grant or a check may refuse
         except ProtocolError as exc:
@@ -338,7 +343,8 @@ class Session:
         try:
             slave = await self._backend.start(StartRequest(facts, launch.env))
         except StartFailed as exc:
-            log.warning("Failed to start command for %s: %s", self.remote_addr, exc)
+            log.warning("Failed to start command for %s: %s", self.remote_addr, exc,
+                        extra=self.log_fields)
             await self._finish(EndCause.START_FAILED, f"failed to start command: {exc}",
                                CloseCode.INTERNAL_ERROR)
             return

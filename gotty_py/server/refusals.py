@@ -1,0 +1,34 @@
+"""Why a connection was refused before it had a session, and who counts it.
+
+Rules of this module: the reasons are a small fixed set (they become metric labels, so they
+never carry client data); the `/ws` handler and admission name one for every refusal, and
+the `RefusalCounter` the `Site` was built with is told. A refusal after the upgrade (a bad
+launch token, a required recording that cannot be opened) is a session that ended as
+`refused`, counted by the session's observers instead.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+
+class ConnectionRefusal(StrEnum):
+    BASIC_AUTH = "basic-auth"  # missing or wrong Basic credentials on /ws
+    ORIGIN = "origin"  # the Origin header is not allowed (--ws-origin, or same-origin)
+    MAX_CONNECTION = "max-connection"  # --max-connection sessions are open
+    SHUTTING_DOWN = "shutting-down"  # draining or stopping: admitting nothing new
+    ONCE_USED = "once-used"  # --once: the one session has been claimed
+
+
+class RefusalCounter(Protocol):
+    def refused(self, reason: ConnectionRefusal) -> None:
+        """One connection was refused for `reason`."""
+
+
+class _NotCounted:
+    def refused(self, reason: ConnectionRefusal) -> None:
+        pass
+
+
+NOT_COUNTED: RefusalCounter = _NotCounted()
