@@ -36,6 +36,7 @@ from gotty_py.options import Options
 from tests.dockerfile import DOCKERFILE, install_steps, replay, stages
 from tests.gotty import BIN, ROOT, GottyProcess, open_session, start_gotty, wait_for
 from tests.k8s import K8sSimulator, SimPod
+from tests.ops_client import readyz, scrape, value
 from tests.test_kubernetes import all_gone, start_job
 from tests.test_portal_example import PORTAL, launch
 
@@ -532,6 +533,9 @@ def test_the_shipped_configuration_works_unmodified(
     portal_process: subprocess.Popen[str] | None = None
     try:
         url = server.url = console_url(server)
+        # Ready as shipped: the audit trail it requires is usable (the probe the
+        # Deployment's readinessProbe asks).
+        assert readyz(server) == (200, "ready\n")
         portal_process, portal_url = start_portal(objects.directory / "keys", url)
         status, location = launch(portal_url, "alice", "alice-demo", "team-a/web-0")
         assert status == 303 and location.startswith(url + "?jwt="), location
@@ -565,6 +569,10 @@ def test_the_shipped_configuration_works_unmodified(
                                  "verify"], capture_output=True, text=True, timeout=60)
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert not [p for p in sim.processes() if p.alive and "gotty-session" in p.command]
+        # What Prometheus scrapes from the ops port says the same.
+        samples = scrape(server)
+        assert value(samples, "gotty_py_sessions_total", outcome="network-lost") == 1
+        assert value(samples, "gotty_py_cleanups_total", result="ok") == 1
     finally:
         if portal_process is not None:
             portal_process.terminate()

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 import websocket
-from prometheus_client.parser import text_string_to_metric_families
 
 from gotty_py.auth.jwt import TokenFailure
+from gotty_py.backend.hooks import HookResult
 from gotty_py.options import Options
 from gotty_py.server.app import GottyServer
+from gotty_py.server.cleanup import CleanupResult, cleanup_result
 from gotty_py.server.ops import DRAINING, Readiness
 from tests.fakes import InMemoryBackend
 from tests.gotty import (
@@ -34,32 +35,7 @@ from tests.gotty import (
     wait_for,
 )
 from tests.jwt_keys import claims, hs256, now, write_secret
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(server: GottyProcess) -> Samples:
-    response = http_request(server.ops_url + "metrics")
-    assert response.status == 200
-    assert response.headers["Content-Type"].startswith("text/plain; version=")
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples[(name, frozenset(labels.items()))]
-
-
-def metric(server: GottyProcess, name: str, **labels: str) -> float:
-    return value(scrape(server), name, **labels)
-
-
-def readyz(server: GottyProcess) -> tuple[int, str]:
-    response = http_request(server.ops_url + "readyz")
-    return response.status, response.text
+from tests.ops_client import metric, readyz, scrape, value
 
 
 def refused_upgrade(server: GottyProcess, **options: Any) -> int:
@@ -277,8 +253,16 @@ class TestMetrics:
         wait_for(lambda: metric(server, "gotty_py_cleanups_total", result=result) == 1,
                  message=f"a cleanup counted as {result}")
         samples = scrape(server)
-        others = {"ok", "failed", "timed-out", "not-started"} - {result}
+        others = {"ok", "failed", "timed-out", "not-started", "interrupted"} - {result}
         assert all(value(samples, "gotty_py_cleanups_total", result=r) == 0 for r in others)
+
+    def test_a_hook_killed_by_the_drain_deadline_is_interrupted_not_failed(self) -> None:
+        """(The drain itself is in test_drain.py; the server has exited by then, so the
+        label's mapping is checked here on the hook's result.)"""
+        killed = HookResult(["hook"], -9, False, 3.0, "", interrupted=True)
+        assert cleanup_result(killed) is CleanupResult.INTERRUPTED
+        assert cleanup_result(HookResult(["hook"], -9, True, 30.0, "")) \
+            is CleanupResult.TIMED_OUT
 
     def test_cleanup_timed_out(self, gotty: Gotty) -> None:
         server = gotty("--ops-port", "0", "--cleanup-timeout", "1", "--cleanup-command",

@@ -17,8 +17,9 @@ import pytest
 
 from gotty_py.auth.redis_store import TICKET_PREFIX
 from tests.certs import make_pki
-from tests.gotty import Client, Gotty, GottyProcess, open_session
+from tests.gotty import Client, Gotty, GottyProcess, open_session, wait_for
 from tests.jwt_keys import claims, hs256, write_secret
+from tests.ops_client import readyz
 from tests.redis_server import MISSING, REDIS_SERVER, RedisServer
 from tests.test_reconnect_tickets import session_info
 
@@ -36,6 +37,7 @@ class Replicas:
         self.redis = redis
         self.servers = [gotty("--jwt-secret-file", str(tmp_path / "secret"), *POLICY,
                               "--store", redis.url, "--reconnect", "--reconnect-time", "1",
+                              "--ops-port", "0",
                               "sh", "-c", SHOW, str(self.marker)) for _ in range(2)]
 
     def token(self, **overrides: object) -> str:
@@ -141,8 +143,13 @@ def test_redis_down_refuses_launches_on_both_until_it_is_back(
     one, two = replicas.servers
     ticket, _ = ran(launch(one, "?jwt=" + replicas.token()))
     replicas.marker.unlink()
+    assert readyz(one) == readyz(two) == (200, "ready\n")
 
     redis_server.stop()
+    for server in (one, two):  # not ready: the Service sends no new sessions to either
+        status, reasons = readyz(server)
+        assert status == 503
+        assert reasons.startswith("store: the shared token store is unreachable: "), reasons
     for server in (one, two):
         assert refusal(launch(server, "?jwt=" + replicas.token())) == (1008, UNREACHABLE)
         server.wait_for_line(r"Launch refused for 127\.0\.0\.1:\d+: the shared token store is "
@@ -152,6 +159,8 @@ def test_redis_down_refuses_launches_on_both_until_it_is_back(
     assert not replicas.marker.exists()
 
     redis_server.start()  # same port, empty
+    for server in (one, two):
+        assert wait_for(lambda s=server: readyz(s)[0] == 200, 10, message="ready again")
     for server in (one, two):
         _, output = ran(launch(server, "?jwt=" + replicas.token(args=[server.host])))
         assert f"[{server.host}] user=alice" in output

@@ -76,11 +76,14 @@ class CleanupResult(StrEnum):
     FAILED = "failed"  # a non-zero exit status or a signal
     TIMED_OUT = "timed-out"  # killed at --cleanup-timeout
     NOT_STARTED = "not-started"  # the command could not be started at all
+    INTERRUPTED = "interrupted"  # killed at shutdown: the drain deadline passed
 
 
 def cleanup_result(result: HookResult) -> CleanupResult:
     if result.error:
         return CleanupResult.NOT_STARTED
+    if result.interrupted:
+        return CleanupResult.INTERRUPTED
     if result.timed_out:
         return CleanupResult.TIMED_OUT
     return CleanupResult.OK if result.ok else CleanupResult.FAILED
