@@ -219,8 +219,15 @@ class Client:
         self.closed: Closed | None = None
         self.output = bytearray()
 
-    def init(self, arguments: str = "", token: str = "", **extra: Any) -> Client:
-        self.send_text(json.dumps({"Arguments": arguments, "AuthToken": token, **extra}))
+    def init(self, arguments: str = "", token: str = "", *, size: tuple[int, int] | None = None,
+             **extra: Any) -> Client:
+        """Send the init message; with `size`, the first resize in the same TCP segment, as
+        a page's two first frames arrive, so the server starts the PTY at that size."""
+        init = json.dumps({"Arguments": arguments, "AuthToken": token, **extra})
+        frames = [init] if size is None else [init, self._resize_frame(*size)]
+        wire = b"".join(websocket.ABNF.create_frame(frame.encode(), websocket.ABNF.OPCODE_TEXT)
+                        .format() for frame in frames)
+        self.ws.sock.sendall(wire)
         return self
 
     def send_text(self, data: str | bytes) -> None:
@@ -234,7 +241,11 @@ class Client:
         self.send_text(b"1" + (data.encode() if isinstance(data, str) else data))
 
     def resize(self, columns: int, rows: int) -> None:
-        self.send_text("3" + json.dumps({"columns": columns, "rows": rows}))
+        self.send_text(self._resize_frame(columns, rows))
+
+    @staticmethod
+    def _resize_frame(columns: int, rows: int) -> str:
+        return "3" + json.dumps({"columns": columns, "rows": rows})
 
     def recv(self) -> str:
         """The next text frame; raises Closed on a close frame or a dropped connection."""
@@ -297,10 +308,7 @@ def open_session(server: GottyProcess, arguments: str = "", token: str = "", *,
     message (`arguments`, `token`, then any `extra` keys such as GottyPy=1), then a resize to
     `size` (columns, rows) when one is given."""
     client = Client(server.ws_url, subprotocols=["webtty"], headers=headers)
-    client.init(arguments, token, **extra)
-    if size is not None:
-        client.resize(*size)
-    return client
+    return client.init(arguments, token, size=size, **extra)
 
 
 @dataclass
