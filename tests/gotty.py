@@ -301,6 +301,17 @@ class Client:
         self.ws.shutdown()
 
 
+def job_pids(client: Client, timeout: float = 15.0) -> dict[int, str]:
+    """The PIDs a session's shell printed as `JOB=<pid>` (a background job) and
+    `SHELL=<pid>` (itself), with their start times, once both are there."""
+    output = client.read_while(lambda out: not re.search(rb"SHELL=\d+", out), timeout,
+                               "the shell's PIDs")
+    pids = [int(p) for p in re.findall(rb"(?:JOB|SHELL)=(\d+)", output)]
+    found = {pid: proc_start(pid) for pid in pids}
+    assert len(found) == 2 and all(found.values()), found
+    return {pid: start for pid, start in found.items() if start}
+
+
 def open_session(server: GottyProcess, arguments: str = "", token: str = "", *,
                  size: tuple[int, int] | None = None, headers: list[str] | None = None,
                  **extra: Any) -> Client:

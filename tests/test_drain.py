@@ -16,9 +16,9 @@ from pathlib import Path
 
 from tests.gotty import (
     BIN,
-    Client,
     Gotty,
     http_request,
+    job_pids,
     open_session,
     proc_start,
     run_gotty,
@@ -33,15 +33,6 @@ def events(path: Path, kind: str) -> list[dict[str, object]]:
     return [r for r in map(json.loads, path.read_text().splitlines()) if r["event"] == kind]
 
 
-def pids_of(client: Client) -> dict[int, str]:
-    output = client.read_while(lambda out: not re.search(rb"SHELL=\d+", out), 15,
-                               "the shell's PIDs")
-    pids = [int(p) for p in re.findall(rb"(?:JOB|SHELL)=(\d+)", output)]
-    found = {pid: proc_start(pid) for pid in pids}
-    assert len(found) == 2 and all(found.values()), found
-    return {pid: start for pid, start in found.items() if start}
-
-
 def test_sigterm_drains_fifty_sessions(gotty: Gotty, tmp_path: Path) -> None:
     audit = tmp_path / "audit"
     cleaned = tmp_path / "cleaned"
@@ -54,7 +45,7 @@ def test_sigterm_drains_fifty_sessions(gotty: Gotty, tmp_path: Path) -> None:
     clients = [open_session(server) for _ in range(SESSIONS)]
     processes: dict[int, str] = {}
     for client in clients:
-        processes.update(pids_of(client))
+        processes.update(job_pids(client))
     assert len(processes) == 2 * SESSIONS
 
     signalled = time.monotonic()
@@ -97,7 +88,7 @@ def test_past_the_deadline_a_slow_cleanup_is_killed_and_recorded(gotty: Gotty,
     ops = server.ops_url
     assert http_request(ops + "readyz").status == 200
     client = open_session(server)
-    pids_of(client)
+    job_pids(client)
     server.process.send_signal(signal.SIGTERM)
     wait_for(pid_file.exists, 10, message="the cleanup hook to start")
     # While the drain waits for the hook: not ready (the Service sends nobody new here),

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.gotty import ROOT, Client, Gotty, GottyProcess, open_session, proc_start, wait_for
+from tests.gotty import (
+    ROOT,
+    Client,
+    Gotty,
+    GottyProcess,
+    job_pids,
+    open_session,
+    proc_start,
+    wait_for,
+)
 from tests.k8s import K8sSimulator, SimPod
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is missing")
@@ -48,12 +57,7 @@ def start_job(client: Client) -> dict[int, str]:
     pod) with their start times."""
     client.read_while(lambda out: not re.search(rb"[#$] $", out), 20, "the pod's shell prompt")
     client.input("sleep 1000 & echo JOB=$!; echo SHELL=$$\r")
-    output = client.read_while(lambda out: not re.search(rb"SHELL=\d+", out), 10,
-                               "the shell's PID")
-    pids = [int(p) for p in re.findall(rb"(?:JOB|SHELL)=(\d+)", output)]
-    processes = {pid: proc_start(pid) for pid in pids}
-    assert len(processes) == 2 and all(processes.values()), processes
-    return {pid: start for pid, start in processes.items() if start}
+    return job_pids(client, 10)
 
 
 def all_gone(processes: dict[int, str]) -> bool:

@@ -25,6 +25,7 @@ from ..options import Options
 from ..webtty.protocol import InitMessage, parse_query
 from ..webtty.session import Launch, Refused, Session, SessionObserver
 from ..webtty.state import SessionEnd
+from .plugin_base import PluginDefaults
 
 log = logging.getLogger("gotty_py.server")
 
@@ -187,7 +188,7 @@ class LaunchGrant:
                 and (self.permit_write or not launch.permit_write))
 
 
-class TicketArming:
+class TicketArming(PluginDefaults):
     """The plugin that lets a page reconnect in JWT mode: once a session ends, its reconnect
     ticket may be redeemed until shortly after the page's reconnect delay has passed."""
 
@@ -197,15 +198,6 @@ class TicketArming:
 
     def observe(self) -> SessionObserver:
         return _ArmTicketAtEnd(self)
-
-    def start(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
-
-    def interrupt(self) -> None:
-        pass
 
     async def arm(self, session: Session) -> None:
         ticket = session.launch.info.get(RECONNECT_TICKET) if session.launch else None

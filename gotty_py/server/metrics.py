@@ -33,6 +33,7 @@ from ..webtty.session import Session, SessionObserver
 from ..webtty.state import SessionEnd
 from .audit_observer import Outcome, outcome
 from .cleanup import CleanupResult, cleanup_result
+from .plugin_base import PluginDefaults
 from .refusals import ConnectionRefusal
 
 # Seconds: from a quick look to a working day.
@@ -40,7 +41,7 @@ DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600
                     12 * 3600.0, float("inf"))
 
 
-class ServerMetrics:
+class ServerMetrics(PluginDefaults):
     """Every metric of one server (a plugin; see the module's rules)."""
 
     def __init__(self, audit_writer: BackgroundWriter | None = None) -> None:
@@ -106,15 +107,6 @@ class ServerMetrics:
 
     def observe(self) -> SessionObserver:
         return _SessionMetrics(self)
-
-    def start(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
-
-    def interrupt(self) -> None:
-        pass
 
     # --- told by the site, the grant and the cleanup hooks -------------------------------
 

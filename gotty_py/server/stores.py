@@ -22,6 +22,7 @@ from ..options import Options
 from ..webtty.session import Launch, SessionObserver
 from .health import HealthCheck
 from .launch_codec import LAUNCH_CODEC
+from .plugin_base import PluginDefaults
 from .startup import ExitCode, StartupError
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class StoreHealth:
         return None
 
 
-class SharedStorePlugin:
+class SharedStorePlugin(PluginDefaults):
     """Owns the Redis client: says at start-up whether Redis answers, closes it at the end.
 
     A `ServerPlugin` (server/plugins.py) whose sessions need nothing of it.
@@ -117,9 +118,6 @@ class SharedStorePlugin:
             self._check.cancel()
             await asyncio.gather(self._check, return_exceptions=True)
         await self._store.aclose()
-
-    def interrupt(self) -> None:
-        """Nothing to cut short: closing the client is quick."""
 
 
 _NOTHING = SessionObserver()
