@@ -22,16 +22,19 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "gotty_py.facts": (),
     "gotty_py.options": (),
     "gotty_py.logformat": (),
+    # Bounded JSON for untrusted peers: used by the protocol and the token checks alike.
+    "gotty_py.boundedjson": (),
     "gotty_py.fields": ("gotty_py.facts",),
     "gotty_py.config": ("gotty_py.options",),
     "gotty_py.docs": ("gotty_py.options",),
     # A backend knows the session's facts (and the GOTTY_ prefix) and nothing above it.
     "gotty_py.backend": ("gotty_py.backend", "gotty_py.facts", "gotty_py.options"),
     # The protocol is pure; the session knows the backend's contract, not a backend.
-    "gotty_py.webtty.protocol": (),
-    "gotty_py.webtty": ("gotty_py.webtty", "gotty_py.facts", "gotty_py.backend.base"),
+    "gotty_py.webtty.protocol": ("gotty_py.boundedjson",),
+    "gotty_py.webtty": ("gotty_py.webtty", "gotty_py.facts", "gotty_py.backend.base",
+                        "gotty_py.boundedjson"),
     # auth and audit return plain values; the server turns them into sessions.
-    "gotty_py.auth": ("gotty_py.auth", "gotty_py.options"),
+    "gotty_py.auth": ("gotty_py.auth", "gotty_py.options", "gotty_py.boundedjson"),
     # The `store` option's grammar is pure: the Redis client is imported only where used.
     "gotty_py.auth.store": (),
     "gotty_py.audit": ("gotty_py.audit", "gotty_py.facts", "gotty_py.fields", "gotty_py.config",

@@ -7,7 +7,8 @@ Nothing is trusted before the signature is checked, so an unsigned or forged tok
 ever gets "invalid token". It does not import the server or the protocol layers; the
 server turns the result into a session `Launch`.
 
-Checks, in order: size and shape; header (`alg` from the configured list only, no `crit`,
+Checks, in order: size and shape (the header and payload JSON within `boundedjson`'s
+bounds); header (`alg` from the configured list only, no `crit`,
 `jku`, `jwk`, `x5u`, `x5c`); key by `kid` (JWKS); signature (PyJWT, `algorithms=` from
 configuration); claim types; `exp`, `nbf`, `iss`, `aud` (PyJWT, with leeway); `iat` not in
 the future and `exp - iat` within the maximum lifetime; `jti`, `sub`, `args`, `write`;
@@ -16,6 +17,8 @@ finally the single use of `jti`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import math
 import os
@@ -28,6 +31,7 @@ from typing import Any
 
 import jwt
 
+from .. import boundedjson
 from ..options import SPECS_BY_NAME, Options
 from .keys import KeyConfigError, KeySet, KeySources, VerificationKey, load_key_set
 from .replay import MemoryReplayStore, ReplayStore
@@ -36,6 +40,12 @@ log = logging.getLogger("gotty_py.auth")
 
 MAX_TOKEN_LENGTH = 8 * 1024  # a launch token travels in a URL
 MAX_ID_LENGTH = 256  # jti and sub
+# exp, iat and nbf: whole seconds a float64 holds exactly (about 285 million years either
+# way). Beyond, the comparisons with the clock mean nothing (10**400 is no float at all).
+MAX_TIME_CLAIM = 2**53
+# Digits a claim's number may have before the JSON is refused as such: enough for
+# `_number` to give its own reason ("exp out of range") to any value in a token.
+MAX_CLAIM_NUMBER_LENGTH = 1024
 FORBIDDEN_HEADERS = ("crit", "jku", "jwk", "x5u", "x5c")
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -125,12 +135,41 @@ class JwtPolicy:
 
 
 def _number(payload: Mapping[str, Any], name: str) -> float | None:
+    """A time claim as a float; any number beyond `MAX_TIME_CLAIM` (including 10**400,
+    which no float holds, and 1e308) is refused with a reason of its own."""
     value = payload.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenRejected(f"invalid claims: {name} must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TokenRejected(f"invalid claims: {name} must be a number")
+    if not -MAX_TIME_CLAIM <= value <= MAX_TIME_CLAIM:  # int vs int: never an OverflowError
+        raise TokenRejected(f"invalid claims: {name} out of range")
     return float(value)
+
+
+def _encodable(value: str) -> bool:
+    """No lone surrogate: the value can become an argument, GOTTY_USER or a store key."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _segments_parse(token: str) -> bool:
+    """The header and payload are JSON within `boundedjson`'s bounds (depth, valid Unicode).
+
+    Checked before PyJWT sees the token, so that nothing it parses can raise what its own
+    handlers do not expect (deep nesting, a lone surrogate, a 5000-digit number)."""
+    for segment in token.split(".")[:2]:
+        try:
+            raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+            boundedjson.loads(raw, max_number_length=MAX_CLAIM_NUMBER_LENGTH)
+        except (binascii.Error, ValueError):  # JsonRejected is a ValueError
+            return False
+    return True
 
 
 def _identifier(payload: Mapping[str, Any], name: str) -> str | None:
@@ -138,7 +177,7 @@ def _identifier(payload: Mapping[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if (not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH
-            or _CONTROL.search(value)):
+            or _CONTROL.search(value) or not _encodable(value)):
         raise TokenRejected(f"invalid claims: {name} must be a non-empty string of at most "
                             f"{MAX_ID_LENGTH} characters without control characters")
     return value
@@ -205,7 +244,8 @@ class LaunchTokenVerifier:
     async def verify(self, token: str | None) -> VerifiedLaunch:
         if not token:
             raise TokenRejected(MISSING)
-        if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token):
+        if (len(token) > MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token)
+                or not _segments_parse(token)):
             raise TokenRejected(INVALID)
         if self._watch is not None:
             self.keys = self._watch.current(self.keys)
@@ -295,7 +335,7 @@ class LaunchTokenVerifier:
         user = _identifier(payload, "sub")
         args = payload.get("args", [])
         if not isinstance(args, list) or not all(
-            isinstance(arg, str) and "\x00" not in arg for arg in args
+            isinstance(arg, str) and "\x00" not in arg and _encodable(arg) for arg in args
         ):
             raise TokenRejected("invalid claims: args must be a list of strings")
         write = payload.get("write")

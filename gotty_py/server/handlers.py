@@ -149,6 +149,10 @@ class StaticHandler(SiteRoute, tornado.web.StaticFileHandler):
         self.site = site
 
     def parse_url_path(self, url_path: str) -> str:
+        # No file name holds a NUL, and the OS refuses one with a ValueError (a 500 and a
+        # traceback before): an encoded %00 is simply a file that does not exist.
+        if "\x00" in url_path:
+            raise tornado.web.HTTPError(404, "NUL byte in a static path")
         return super().parse_url_path(STATIC_ALIASES.get(url_path, url_path))
 
 

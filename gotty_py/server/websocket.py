@@ -125,7 +125,10 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
             return re.search(pattern, origin or "") is not None
         if origin is None:
             return True
-        netloc = urllib.parse.urlsplit(origin).netloc.lower()
+        try:
+            netloc = urllib.parse.urlsplit(origin).netloc.lower()
+        except ValueError:  # e.g. "http://[": a broken IPv6 literal is no origin of ours
+            return False
         return netloc == self.request.headers.get("Host", "").lower()
 
     def _refuse(self, reason: ConnectionRefusal, status: int, text: str) -> None:

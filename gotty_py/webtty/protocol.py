@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from .. import boundedjson
+
 # Client -> server message types (the first byte of a text frame).
 UNKNOWN_INPUT = ord("0")
 INPUT = ord("1")
@@ -40,6 +42,9 @@ SET_SESSION_INFO = "7"
 ANNOUNCED_BUFFER_SIZE = 1024
 
 MAX_DIMENSION = 0xFFFF  # GoTTY stores sizes as uint16
+# A resize message is `{"columns":N,"rows":N}`; anything much longer is not one. Bounding it
+# bounds the work of parsing it (input frames may be 64 MiB, resizes need not).
+MAX_RESIZE_BYTES = 4096
 MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a control frame payload is 125 bytes at most
 
 
@@ -99,19 +104,13 @@ def _lowercase_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {key.lower(): value for key, value in pairs}
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _loads_object(payload: bytes, what: str) -> dict[str, Any]:
+    """A JSON object within `boundedjson`'s limits (depth, number length, valid Unicode):
+    whatever the client sends, the only failure is a `ProtocolError`."""
     try:
-        value = json.loads(
-            payload.decode("utf-8"),
-            object_pairs_hook=_lowercase_keys,
-            parse_constant=_reject_constant,
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise ProtocolError(f"malformed {what}: not valid JSON") from None
+        value = boundedjson.loads(payload, object_pairs_hook=_lowercase_keys)
+    except boundedjson.JsonRejected as exc:
+        raise ProtocolError(f"malformed {what}: {exc}") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"malformed {what}: expected a JSON object")
     return value
@@ -152,6 +151,8 @@ def _dimension(value: Any, key: str) -> int:
 def parse_resize(payload: bytes) -> Resize:
     if not payload:
         raise ProtocolError("malformed resize message: empty")
+    if len(payload) > MAX_RESIZE_BYTES:
+        raise ProtocolError(f"malformed resize message: longer than {MAX_RESIZE_BYTES} bytes")
     fields = _loads_object(payload, "resize message")
     return Resize(
         columns=_dimension(fields.get("columns"), "columns"),
