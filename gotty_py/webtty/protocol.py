@@ -258,6 +258,10 @@ def parse_query(arguments: str) -> dict[str, list[str]]:
     """
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in arguments):
         raise ProtocolError("malformed arguments: control character in URL")
+    try:
+        arguments.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no URL has one (parse_init refuses it)
+        raise ProtocolError("malformed arguments: not valid Unicode") from None
     without_fragment = arguments.split("#", 1)[0]
     if "?" not in without_fragment:
         return {}
