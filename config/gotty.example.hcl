@@ -111,6 +111,9 @@
 // Regular expression that matches the origins allowed to open the WebSocket (default: same origin only).
 // ws_origin = ""
 
+// Comma-separated host names (or patterns like *.example.com, optionally with :port) that the Host header may name besides the listener's own: loopback names on a loopback listener, this host's name and any IP address otherwise (DNS rebinding protection; '*' turns it off). Behind a proxy or Ingress, list the public name.
+// allowed_hosts = ""
+
 // Query string the page appends to the WebSocket URL (for an authenticating proxy).
 // ws_query_args = ""
 

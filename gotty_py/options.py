@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -159,6 +160,13 @@ class Options:
                          flag="height")
     ws_origin: str = option("", "Regular expression that matches the origins allowed to open "
                             "the WebSocket (default: same origin only)", flag="ws-origin")
+    allowed_hosts: str = option("", "Comma-separated host names (or patterns like "
+                                "*.example.com, optionally with :port) that the Host header "
+                                "may name besides the listener's own: loopback names on a "
+                                "loopback listener, this host's name and any IP address "
+                                "otherwise (DNS rebinding protection; '*' turns it off). "
+                                "Behind a proxy or Ingress, list the public name",
+                                flag="allowed-hosts", origin="gotty-py")
     ws_query_args: str = option("", "Query string the page appends to the WebSocket URL "
                                 "(for an authenticating proxy)", flag="ws-query-args",
                                 origin="sorenisanerd")
@@ -318,6 +326,63 @@ def parse_networks(text: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+HostPattern = tuple[str, int | None]  # (a name, "*.suffix" or an IP literal; the port or None)
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
+def parse_host_patterns(text: str) -> tuple[HostPattern, ...]:
+    """`console.example.com, *.example.com:8443, 10.0.0.7, [fd00::1]:80`: host names,
+    `*.`-wildcards and IP literals, each with an optional port, lower-cased; `*` alone
+    allows any host. An entry that is none of these is an error naming it."""
+    patterns: list[HostPattern] = []
+    for entry in text.split(","):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            patterns.append(("*", None))
+            continue
+        host, port = split_host_port(entry)
+        if port == -1 or not host:
+            raise OptionValueError(f"{entry!r} has no valid port (expected name:1-65535)")
+        name = host[2:] if host.startswith("*.") else host
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+            is_ip = True
+        except ValueError:
+            is_ip = False
+        if is_ip and host.startswith("*."):
+            raise OptionValueError(f"{entry!r}: a wildcard needs a domain name, not an address")
+        if not is_ip and not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+            raise OptionValueError(f"{entry!r} is not a host name, *.domain pattern or IP "
+                                   "address (e.g. console.example.com, *.example.com:8443)")
+        patterns.append((host if not is_ip else str(ipaddress.ip_address(name.strip("[]"))),
+                         port))
+    return tuple(patterns)
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """`name`, `name:port`, `1.2.3.4:port`, `[v6]`, `[v6]:port`, bare `v6`: the host (IPv6
+    without brackets, a trailing dot removed) and the port (None: none given; -1: a port
+    that is not 1-65535, or a malformed bracket)."""
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket:
+            return host, -1
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            return host, -1
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:  # no port, or a bare IPv6 address
+        return text.rstrip("."), None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536 or len(port_text) > 5:
+        return host, -1
+    return host.rstrip("."), int(port_text)
+
+
 def parse_port_or_empty(text: str) -> str:
     """A port number 0-65535 (0: any free port), or empty for none."""
     stripped = text.strip()
@@ -335,6 +400,8 @@ def _checked_text(spec: OptionSpec, text: str) -> str:
             raise OptionValueError(f"expected one of {', '.join(LOG_FORMATS)}, got {text!r}")
     elif spec.name == "trusted_proxies":
         parse_networks(text)
+    elif spec.name == "allowed_hosts":
+        parse_host_patterns(text)
     elif spec.name == "ops_port":
         return parse_port_or_empty(text)
     return text

@@ -206,9 +206,12 @@ class Client:
 
     def __init__(self, url: str, *, subprotocols: list[str] | None = None,
                  headers: list[str] | None = None, origin: str | None = None,
-                 timeout: float = 15.0, sslopt: dict[str, Any] | None = None) -> None:
+                 timeout: float = 15.0, sslopt: dict[str, Any] | None = None,
+                 host: str | None = None) -> None:
         self.ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=sslopt)
         options: dict[str, Any] = {"timeout": timeout, "header": headers or []}
+        if host is not None:  # the Host header, instead of the URL's host:port
+            options["host"] = host
         if subprotocols is not None:
             options["subprotocols"] = subprotocols
         if origin is not None:

@@ -8,6 +8,10 @@
 
 address = "0.0.0.0"
 port = "8080"
+// DNS rebinding protection: the Host header must name a host this server serves. On this
+// listener any IP address and the pod's name are served; behind the Ingress the Host is
+// the console's public name, which must be listed (patterns like "*.example.com" work):
+// allowed_hosts = "console.example.com"
 permit_write = true
 // Each session is a kubectl process (30-50 MiB): this bounds the pod's memory (1 GiB).
 max_connection = 16

@@ -29,6 +29,7 @@ from ..options import Options
 from . import handlers
 from .admission import Admission
 from .health import HealthCheck
+from .hosts import allowed_hosts
 from .metrics import ServerMetrics
 from .ops import OperationsListener, Readiness, ops_port
 from .plugins import plugins_from_options
@@ -91,6 +92,7 @@ class GottyServer:
             admission=self.admission,
             sessions=SessionFactory(session_settings(options, titles, hostname), backend,
                                     self.plugins),
+            hosts=allowed_hosts(options.address, options.allowed_hosts, hostname),
             proxies=trusted_proxies(options.trusted_proxies),
             refusals=self.plugins.metrics or NOT_COUNTED,
         )

@@ -14,6 +14,8 @@ import tornado.httputil
 import tornado.web
 
 from ..auth.basic import REALM, BasicAuthResult, check_basic_auth
+from .fetch_metadata import script_refused
+from .refusals import ConnectionRefusal
 from .site import Site
 from .template import js_string
 
@@ -35,6 +37,39 @@ def apply_security_headers(handler: tornado.web.RequestHandler) -> None:
     handler.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     handler.set_header("Referrer-Policy", "no-referrer")
     handler.set_header("X-Content-Type-Options", "nosniff")
+    # No other site's page may embed a response as a script, image or style: the
+    # credential in auth_token.js above all (fetch_metadata.py refuses what it can).
+    handler.set_header("Cross-Origin-Resource-Policy", "same-origin")
+
+
+HOST_REFUSED = "Forbidden: this server does not answer for the host in the request"
+FETCH_SITE_REFUSED = "Forbidden: this resource is not served to another site's page"
+
+
+def refuse(handler: tornado.web.RequestHandler, site: Site, reason: ConnectionRefusal,
+           text: str, detail: str) -> None:
+    """Answer 403 with `text`; one log line with `detail` (never a credential), counted."""
+    client = site.client_address(handler.request)
+    log.info("Refused %s %s from %s: %s", handler.request.method, handler.request.path,
+             client, detail, extra={"client": client})
+    site.refusals.refused(reason)
+    handler.set_status(403)
+    handler.set_header("Content-Type", "text/plain; charset=utf-8")
+    handler.finish(text + "\n")
+
+
+def host_refused_detail(host: str | None) -> str:
+    """The log line's words for a refused Host (escaped and cut: it is the client's)."""
+    return f"Host {(host or '')[:100]!a} is not served (DNS rebinding?); see --allowed-hosts"
+
+
+def require_served_host(handler: tornado.web.RequestHandler, site: Site) -> bool:
+    """Refuse (403) and return False when the Host header names a host not served here."""
+    host = handler.request.headers.get("Host")
+    if site.hosts.allows(host):
+        return True
+    refuse(handler, site, ConnectionRefusal.HOST, HOST_REFUSED, host_refused_detail(host))
+    return False
 
 
 def require_basic_auth(handler: tornado.web.RequestHandler, site: Site) -> bool:
@@ -82,15 +117,30 @@ class TokenSafeLogging:
 
 
 class SiteRoute(TokenSafeLogging):
-    """Mixed into every non-WebSocket route: the security headers and Basic auth."""
+    """Mixed into every non-WebSocket route: the security headers, the Host check, the
+    fetch-metadata check for the page's scripts, and Basic auth, in that order."""
 
     site: Site
 
     def set_default_headers(self) -> None:
         apply_security_headers(self)  # type: ignore[arg-type]
 
+    def is_page_script(self) -> bool:
+        """Whether this response is one of the page's scripts (fetch_metadata.py)."""
+        return False
+
     def prepare(self) -> None:
-        require_basic_auth(self, self.site)  # type: ignore[arg-type]
+        handler: tornado.web.RequestHandler = self  # type: ignore[assignment]
+        if not require_served_host(handler, self.site):
+            return
+        if self.is_page_script():
+            refused = script_refused(self.request.headers.get("Sec-Fetch-Site"),
+                                     other_origins_allowed=self.site.ws_origin is not None)
+            if refused is not None:
+                refuse(handler, self.site, ConnectionRefusal.FETCH_SITE, FETCH_SITE_REFUSED,
+                       f"Sec-Fetch-Site: {refused} for one of the page's scripts")
+                return
+        require_basic_auth(handler, self.site)
 
 
 class SiteHandler(SiteRoute, tornado.web.RequestHandler):
@@ -125,6 +175,9 @@ class IndexHandler(SiteHandler):
 class AuthTokenHandler(SiteHandler):
     """`var gotty_auth_token = '...'`; only reachable past Basic auth when a credential is set."""
 
+    def is_page_script(self) -> bool:
+        return True
+
     def get(self) -> None:
         self.set_header("Content-Type", "application/javascript")
         self.set_header("Cache-Control", "no-store")
@@ -133,6 +186,9 @@ class AuthTokenHandler(SiteHandler):
 
 class ConfigHandler(SiteHandler):
     """config.js: sorenisanerd's two variables; our page reads more, old pages ignore them."""
+
+    def is_page_script(self) -> bool:
+        return True
 
     def get(self) -> None:
         self.set_header("Content-Type", "application/javascript")
@@ -147,6 +203,9 @@ class StaticHandler(SiteRoute, tornado.web.StaticFileHandler):
                    site: Site) -> None:
         super().initialize(path, default_filename)
         self.site = site
+
+    def is_page_script(self) -> bool:
+        return bool(self.path_args) and str(self.path_args[0]).startswith("js/")
 
     def parse_url_path(self, url_path: str) -> str:
         # No file name holds a NUL, and the OS refuses one with a ValueError (a 500 and a

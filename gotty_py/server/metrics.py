@@ -69,7 +69,8 @@ class ServerMetrics(PluginDefaults):
             registry=registry)
         self.connection_refusals = Counter(
             "gotty_py_connection_refusals",
-            "WebSocket connections refused before a session existed, by reason",
+            "Requests refused before a session existed, by reason (/ws upgrades; any "
+            "route for a wrong host or another site's fetch of the page's scripts)",
             ["reason"], registry=registry)
         self.launch_token_refusals = Counter(
             "gotty_py_launch_token_refusals", "Launch tokens refused, by reason",

@@ -1,7 +1,8 @@
 """Why a connection was refused before it had a session, and who counts it.
 
 Rules of this module: the reasons are a small fixed set (they become metric labels, so they
-never carry client data); the `/ws` handler and admission name one for every refusal, and
+never carry client data); the `/ws` handler and admission name one for every refusal (the
+site routes too, for a wrong Host or a cross-site request for the page's scripts), and
 the `RefusalCounter` the `Site` was built with is told. A refusal after the upgrade (a bad
 launch token, a required recording that cannot be opened) is a session that ended as
 `refused`, counted by the session's observers instead.
@@ -19,6 +20,8 @@ class ConnectionRefusal(StrEnum):
     MAX_CONNECTION = "max-connection"  # --max-connection sessions are open
     SHUTTING_DOWN = "shutting-down"  # draining or stopping: admitting nothing new
     ONCE_USED = "once-used"  # --once: the one session has been claimed
+    HOST = "host"  # the Host header names no host this server serves (--allowed-hosts)
+    FETCH_SITE = "fetch-site"  # Sec-Fetch-Site says another site's page asked (scripts, /ws)
 
 
 class RefusalCounter(Protocol):

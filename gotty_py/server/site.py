@@ -18,6 +18,7 @@ import tornado.httputil
 from ..webtty.session import Master, Session
 from .admission import Admission, Slot
 from .grant import ClientInfo
+from .hosts import AllowedHosts
 from .proxies import NO_PROXIES, TrustedProxies
 from .refusals import NOT_COUNTED, RefusalCounter
 from .sessions import SessionFactory
@@ -34,6 +35,7 @@ class Site:
     index_page: Callable[[str], str]  # the index page's HTML for a client's address
     admission: Admission
     sessions: SessionFactory
+    hosts: AllowedHosts  # the Host headers served (DNS rebinding: hosts.py)
     proxies: TrustedProxies = NO_PROXIES
     refusals: RefusalCounter = NOT_COUNTED  # connections refused before a session exists
 

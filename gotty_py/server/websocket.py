@@ -22,8 +22,9 @@ from ..webtty.protocol import CloseCode
 from ..webtty.session import Session
 from ..webtty.state import Disconnect, EndCause, State
 from .admission import Slot
+from .fetch_metadata import websocket_refused
 from .grant import ClientInfo
-from .handlers import TokenSafeLogging, require_basic_auth
+from .handlers import HOST_REFUSED, TokenSafeLogging, host_refused_detail, require_basic_auth
 from .refusals import ConnectionRefusal
 from .site import Site
 
@@ -131,9 +132,12 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
             return False
         return netloc == self.request.headers.get("Host", "").lower()
 
-    def _refuse(self, reason: ConnectionRefusal, status: int, text: str) -> None:
+    def _refuse(self, reason: ConnectionRefusal, status: int, text: str,
+                detail: str | None = None) -> None:
+        """Answer `status` with `text`; one log line (with `detail` if given), counted."""
         client = self.remote_addr()
-        log.info("Refused WebSocket from %s: %s", client, text, extra={"client": client})
+        log.info("Refused WebSocket from %s: %s", client, detail or text,
+                 extra={"client": client})
         self.site.refusals.refused(reason)
         self.set_status(status)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
@@ -141,11 +145,23 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         admission = self.site.admission
+        host = self.request.headers.get("Host")
+        if not self.site.hosts.allows(host):
+            # Before Basic auth: a rebinding page learns nothing, not even the realm.
+            self._refuse(ConnectionRefusal.HOST, 403, HOST_REFUSED, host_refused_detail(host))
+            return
         if not require_basic_auth(self, self.site):
             self.site.refusals.refused(ConnectionRefusal.BASIC_AUTH)
             return
         if not self._origin_allowed():
             self._refuse(ConnectionRefusal.ORIGIN, 403, "Forbidden: origin not allowed")
+            return
+        fetched_by = websocket_refused(self.request.headers.get("Sec-Fetch-Site"),
+                                       origin_pattern_matched=self.site.ws_origin is not None)
+        if fetched_by is not None:
+            self._refuse(ConnectionRefusal.FETCH_SITE, 403,
+                         "Forbidden: WebSocket opened by another site's page",
+                         f"Sec-Fetch-Site: {fetched_by} for /ws")
             return
         refusal = admission.check()
         if refusal is not None:
