@@ -52,6 +52,7 @@ class Outcome(StrEnum):
     EXITED = "exited"
     CLIENT_CLOSED = "client-closed"
     NETWORK_LOST = "network-lost"
+    CLIENT_STALLED = "client-stalled"  # dropped for not reading, with output still owed
     SHUTDOWN = "shutdown"
     REFUSED = "refused"
     AUDIT_FAILED = "audit-failed"
@@ -66,6 +67,8 @@ def outcome(end: SessionEnd) -> Outcome:
         case EndCause.CLIENT_CLOSED:
             return (Outcome.NETWORK_LOST if end.disconnect is Disconnect.LOST
                     else Outcome.CLIENT_CLOSED)
+        case EndCause.CLIENT_STALLED:
+            return Outcome.CLIENT_STALLED
         case EndCause.SHUTDOWN:
             return Outcome.SHUTDOWN
         case EndCause.REFUSED:
@@ -298,6 +301,8 @@ class AuditObserver(SessionObserver):
             "close_code": end.close_code,
             "bytes_in": session.bytes_in,
             "bytes_out": session.bytes_out,
+            # Of which the client never got this many (it stopped reading; else null).
+            "undelivered": end.undelivered,
             "input_recorded": self.service.record_input and self.recorder is not None,
             # A cleanup line must follow: `gotty-py-audit` reports a session whose hook
             # never ran (the server was killed first) as well as one whose hook failed.

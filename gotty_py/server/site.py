@@ -17,6 +17,7 @@ import tornado.httputil
 
 from ..webtty.session import Master, Session
 from .admission import Admission, Slot
+from .delivery import Liveness
 from .grant import ClientInfo
 from .proxies import NO_PROXIES, TrustedProxies
 from .refusals import NOT_COUNTED, RefusalCounter
@@ -34,6 +35,8 @@ class Site:
     index_page: Callable[[str], str]  # the index page's HTML for a client's address
     admission: Admission
     sessions: SessionFactory
+    # Pings and the no-progress deadline of each connection's output (server/delivery.py).
+    liveness: Liveness
     proxies: TrustedProxies = NO_PROXIES
     refusals: RefusalCounter = NOT_COUNTED  # connections refused before a session exists
 
