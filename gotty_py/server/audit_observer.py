@@ -9,6 +9,7 @@ recording fails closed, and nothing runs unrecorded).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shlex
@@ -225,6 +226,12 @@ class AuditObserver(SessionObserver):
                 if service.required:
                     raise Refused(self.recording_error) from None
         event_log = service.event_log
+        # Deleted or replaced since its last line? Then this session's lines would go
+        # nowhere: find out before anything runs (a stat, off the loop), and let the writer
+        # thread, which owns the file, record the loss.
+        if (service.required and event_log is not None and event_log.healthy
+                and await asyncio.to_thread(event_log.moved) is not None):
+            await service.writer.call(event_log.check)
         if service.required and event_log is not None and not event_log.healthy:
             self.recording_error = "audit event log unavailable"
             log.error("Audit: event log %s unusable (%s); session %s refused", event_log.path,
