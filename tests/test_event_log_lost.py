@@ -145,3 +145,38 @@ def test_without_required_the_log_is_recreated_and_sessions_go_on(
     seam = next(i for i, line in enumerate(raw) if b'"event-log-lost"' in line)
     assert verify_chain(event_log).broken == [seam + 1]
     assert json.loads(raw[seam])["prev_sha256"] == hashlib.sha256(last_written + b"\n").hexdigest()
+
+
+STREAM = "while :; do echo tick; sleep 0.05; done"
+
+
+@pytest.mark.parametrize("required", [True, False], ids=["required", "optional"])
+def test_a_recording_deleted_while_in_use_is_a_recording_failure(
+        gotty: Gotty, tmp_path: Path, required: bool) -> None:
+    """The same attack on a session's own recording: its output would go to an unlinked
+    file. Found at the next flush, it is a write failure like any other: under
+    --audit-required the session ends (1011), else it goes on, logged as unrecorded."""
+    audit = tmp_path / "audit"
+    event_log = audit / "sessions.jsonl"
+    server = gotty("--audit-dir", str(audit), *(["--audit-required"] if required else []),
+                   "sh", "-c", STREAM)
+    client, remote = session(server)
+    client.read_until(b"tick")
+    recording = Path(line_of(event_log, remote, "start")["recording"])
+    wait_for(lambda: recording.stat().st_size > 0, message="the recording's first flush")
+    recording.unlink()
+    reason = "recording failed: the recording file was deleted while in use"
+    if required:
+        client.frames_until_close()
+        assert client.closed is not None
+        assert (client.closed.code, client.closed.reason) == (1011, reason)
+        end = line_of(event_log, remote, "end")
+        assert (end["outcome"], end["detail"]) == ("audit-failed", reason)
+    else:
+        server.wait_for_line("was deleted while in use; THE SESSION CONTINUES UNRECORDED")
+        ticks = bytes(client.output).count(b"tick")
+        client.read_while(lambda output: output.count(b"tick") < ticks + 5)  # it goes on
+        client.close()
+        end = line_of(event_log, remote, "end")
+        assert end["outcome"] == "client-closed" and end["recording_error"] == reason
+    assert not recording.exists()  # nothing re-created it behind the session's back
