@@ -162,6 +162,9 @@
 // JSON-lines log with one line per session start and end (empty: sessions.jsonl in --audit-dir).
 // audit_event_log = ""
 
+// Seconds a client may take none of the output queued for it before it is dropped as having stopped reading (the session ends as client-stalled); a client still reading, however slowly, gets all of it, the last output included.
+// ws_send_timeout = 20
+
 // IP address of the operations listener (/healthz, /readyz, /metrics).
 // ops_address = "127.0.0.1"
 

@@ -213,6 +213,11 @@ class Options:
     audit_event_log: str = option("", "JSON-lines log with one line per session start and end "
                                   "(empty: sessions.jsonl in --audit-dir)",
                                   flag="audit-event-log", origin="gotty-py", path="file")
+    ws_send_timeout: int = option(20, "Seconds a client may take none of the output queued for "
+                                  "it before it is dropped as having stopped reading (the "
+                                  "session ends as client-stalled); a client still reading, "
+                                  "however slowly, gets all of it, the last output included",
+                                  flag="ws-send-timeout", origin="gotty-py")
     # Operations (docs/operations.md): a listener of its own, so that Basic auth, the base
     # path and the public Ingress never touch the probes and the metrics.
     ops_address: str = option("127.0.0.1", "IP address of the operations listener (/healthz, "

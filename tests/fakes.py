@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Sequence
 
 from gotty_py.backend.base import SlaveInfo, StartRequest
+from gotty_py.webtty.state import Undelivered
 
 
 class RecordingMaster:
@@ -23,8 +24,11 @@ class RecordingMaster:
     async def drain(self) -> None:
         return None
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, *, flush: bool = True) -> None:
         self.closed = (code, reason)
+
+    async def delivery(self) -> Undelivered | None:
+        return None  # every frame is "delivered" as it is sent
 
 
 class InMemorySlave:

@@ -207,8 +207,13 @@ class Client:
     def __init__(self, url: str, *, subprotocols: list[str] | None = None,
                  headers: list[str] | None = None, origin: str | None = None,
                  timeout: float = 15.0, sslopt: dict[str, Any] | None = None,
-                 host: str | None = None) -> None:
-        self.ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=sslopt)
+                 host: str | None = None,
+                 sockopt: list[tuple[int, int, int]] | None = None) -> None:
+        """`host` replaces the Host header; `sockopt` (level, name, value) are set before the
+        connect: e.g. a small SO_RCVBUF, for a client whose kernel holds little of what it
+        has not read."""
+        self.ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=sslopt,
+                                      sockopt=sockopt)
         options: dict[str, Any] = {"timeout": timeout, "header": headers or []}
         if host is not None:  # the Host header, instead of the URL's host:port
             options["host"] = host
@@ -317,11 +322,11 @@ def job_pids(client: Client, timeout: float = 15.0) -> dict[int, str]:
 
 def open_session(server: GottyProcess, arguments: str = "", token: str = "", *,
                  size: tuple[int, int] | None = None, headers: list[str] | None = None,
-                 **extra: Any) -> Client:
+                 sockopt: list[tuple[int, int, int]] | None = None, **extra: Any) -> Client:
     """A webtty session as the page opens one: a WebSocket with subprotocol webtty, the init
     message (`arguments`, `token`, then any `extra` keys such as GottyPy=1), then a resize to
     `size` (columns, rows) when one is given."""
-    client = Client(server.ws_url, subprotocols=["webtty"], headers=headers)
+    client = Client(server.ws_url, subprotocols=["webtty"], headers=headers, sockopt=sockopt)
     return client.init(arguments, token, size=size, **extra)
 
 

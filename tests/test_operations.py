@@ -139,7 +139,9 @@ class TestReadiness:
         assert list(tmp_path.iterdir()) == [audit]  # the probe leaves nothing behind
         audit.unlink()
         assert readyz(server) == (200, "ready\n")
-        assert [p.name for p in audit.iterdir()] == []
+        # The event log went with the directory: the probe found it lost and opened a new
+        # one at the path (before, its lines would have gone to the deleted file).
+        assert [p.name for p in audit.iterdir()] == ["sessions.jsonl"]
 
     def test_optional_audit_unusable_stays_ready(self, gotty: Gotty, tmp_path: Path) -> None:
         audit = tmp_path / "audit"

@@ -40,6 +40,7 @@ def test_every_cause_has_an_outcome() -> None:
     expected = {
         EndCause.PROCESS_EXITED: Outcome.EXITED,
         EndCause.CLIENT_CLOSED: Outcome.CLIENT_CLOSED,
+        EndCause.CLIENT_STALLED: Outcome.CLIENT_STALLED,
         EndCause.SHUTDOWN: Outcome.SHUTDOWN,
         EndCause.REFUSED: Outcome.REFUSED,
         EndCause.AUDIT_FAILED: Outcome.AUDIT_FAILED,

@@ -96,6 +96,8 @@ class CastFile:
         self.fd = fd
         self.path = path
         self._on_error = on_error
+        stat = os.fstat(fd)
+        self._identity = (stat.st_dev, stat.st_ino)  # to tell a deleted or replaced file
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._hash = hashlib.sha256()
@@ -148,6 +150,10 @@ class CastFile:
         """Hand the buffered lines to the kernel: they survive a crash of the server."""
         if not self._buffer or self.error is not None or self.closed:
             return
+        moved = self._moved()
+        if moved is not None:  # writing on would put the session's output nowhere
+            self._fail(f"the recording file {moved} while in use")
+            return
         data = b"".join(self._buffer)
         self._buffer.clear()
         self._buffered = 0
@@ -160,6 +166,19 @@ class CastFile:
                 view = view[written:]
         except OSError as exc:
             self._fail(f"write failed: {exc.strerror or exc}")
+
+    def _moved(self) -> str | None:
+        """"was deleted" or "was replaced by another file" when the path no longer names
+        the open file (a stat per flush, in the writer thread); else None."""
+        try:
+            stat = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return "was deleted"
+        except OSError:
+            return None  # cannot tell: the write will say
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            return "was replaced by another file"
+        return None
 
     def _fail(self, message: str) -> None:
         if self.error is None:

@@ -11,6 +11,16 @@ a hash chain, so that changing, inserting or deleting a line breaks the chain at
 one (`gotty-py-audit verify`). A restarted server continues the chain from the file's last
 line; a line a crash cut short is first ended with a newline, so no line is ever glued to
 it, and the chain goes on from it.
+
+Before each line, the open file is checked to still be the file at the path (device and
+inode): a log deleted, or replaced by another file (a rename over it), while the server
+writes is never written to again. It is logged, and the next line goes to a file at the
+path again (re-created, directory and all, if need be), after an `event-log-lost` line that
+says what happened; the chain goes on from the last line this server wrote, so the seam is
+the one place `verify` reports broken, and the lost file's last line (a copy a log shipper
+kept) is what it continues. The loss is a failure like any other: `healthy` is false from
+its discovery until a file at the path has been opened again (by the next line, or the
+readiness probe's retry), so fail-closed sessions are refused meanwhile.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,6 +70,9 @@ class EventLog:
         self.healthy = True  # read from the loop; written by the thread (a plain bool)
         self.last_error: str | None = None
         self._prev: str | None = None  # SHA-256 of the last line in the file (thread only)
+        # (st_dev, st_ino) of the open file; replaced whole, so any thread may read it.
+        self._identity: tuple[int, int] | None = None
+        self._lost_notice: dict[str, Any] | None = None  # the line the next file starts with
 
     def submit(self, record: Mapping[str, Any], *, sync: bool = False) -> None:
         """Queue one line (from the loop)."""
@@ -74,7 +88,14 @@ class EventLog:
                 os.makedirs(parent, mode=DIR_MODE, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                                FILE_MODE)
-            self._prev = _continue_chain(self._fd)
+            stat = os.fstat(self._fd)
+            self._identity = (stat.st_dev, stat.st_ino)
+            tail = _continue_chain(self._fd)
+            if self._lost_notice is None:
+                self._prev = tail
+            else:  # after a loss the chain goes on from this server's own last line
+                self._write_line(self._lost_notice)
+                self._lost_notice = None
         except OSError as exc:
             self.close()
             self._failed(f"cannot open the audit event log {self.path}: {exc.strerror or exc}")
@@ -84,29 +105,80 @@ class EventLog:
         self.healthy = True
         self.last_error = None
 
+    def moved(self) -> str | None:
+        """What became of the open file, if it is no longer the file at the path: "was
+        deleted" or "was replaced by another file"; None while it is (or none is open).
+
+        Reads only the path and the identity taken at open, never the descriptor: safe from
+        any thread (the readiness probe, a session's pre-spawn check)."""
+        identity = self._identity
+        if identity is None:
+            return None
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return "was deleted"
+        except NotADirectoryError:
+            return "was deleted"  # a file now stands where its directory was
+        except OSError:
+            return None  # cannot tell (a vanished volume): the write will say
+        if (stat.st_dev, stat.st_ino) != identity:
+            return "was replaced by another file"
+        return None
+
+    def check(self) -> None:
+        """The check before each line, also run alone (in the writer thread): a loss found
+        makes the log unhealthy until the next `open`."""
+        if self._fd is None:
+            return
+        problem = self.moved()
+        if problem is not None:
+            self._lose(problem)
+
+    def _lose(self, problem: str) -> None:
+        """The open file is not the log any more: never write to it again (thread only)."""
+        assert self._identity is not None
+        message = f"the audit event log {self.path} {problem} while in use"
+        self._lost_notice = {"event": "event-log-lost", "time": utc_iso(time.time()),
+                             "path": self.path, "problem": problem,
+                             "lost_device": self._identity[0], "lost_inode": self._identity[1]}
+        self.close()
+        self.healthy = False
+        self.last_error = message
+        log.error("Audit: %s: the lines in it are gone with it, and fail-closed sessions are "
+                  "refused until a new file at the path takes the next line", message)
+
     def append(self, record: Mapping[str, Any], sync: bool = False) -> None:
         """Write one line; `sync` also fsyncs it (end lines). In the writer thread."""
+        self.check()
         self.open()
         if self._fd is None:
             log.error("Audit event line lost (%s): %s", self.last_error,
                       json.dumps(record, ensure_ascii=True))
             return
-        line = {**record, "prev_sha256": self._prev}
-        data = (json.dumps(line, ensure_ascii=True) + "\n").encode("ascii")
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
-            self._prev = hashlib.sha256(data).hexdigest()
+            self._write_line(record)
             if sync:
                 os.fsync(self._fd)
         except OSError as exc:
             self._failed(f"writing the audit event log {self.path} failed: "
                          f"{exc.strerror or exc}")
-            log.error("Audit event line lost: %s", data.decode("ascii").rstrip())
+            log.error("Audit event line lost: %s", json.dumps(record, ensure_ascii=True))
             self.close()
 
+    def _write_line(self, record: Mapping[str, Any]) -> bytes:
+        """One line, chained to the last; raises OSError (thread only)."""
+        assert self._fd is not None
+        line = {**record, "prev_sha256": self._prev}
+        data = (json.dumps(line, ensure_ascii=True) + "\n").encode("ascii")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self._prev = hashlib.sha256(data).hexdigest()
+        return data
+
     def close(self) -> None:
+        self._identity = None
         if self._fd is not None:
             fd, self._fd = self._fd, None
             with contextlib.suppress(OSError):

@@ -175,6 +175,8 @@ def sessions(records: list[dict[str, Any]]) -> Iterator[SessionRecord]:
     """Pair the start and end lines by session id, in the order sessions first appear."""
     by_id: dict[str, SessionRecord] = {}
     for record in records:
+        if record.get("event") not in ("start", "end", "cleanup"):
+            continue  # the log's own lines (`event-log-lost`) belong to no session
         session_id = str(record.get("session", ""))
         entry = by_id.setdefault(session_id, SessionRecord(session_id))
         if record.get("event") == "start":

@@ -28,6 +28,7 @@ from ..backend.reaper import become_subreaper, get_reaper
 from ..options import Options
 from . import handlers
 from .admission import Admission
+from .delivery import Liveness
 from .health import HealthCheck
 from .hosts import allowed_hosts
 from .metrics import ServerMetrics
@@ -95,6 +96,10 @@ class GottyServer:
             hosts=allowed_hosts(options.address, options.allowed_hosts, hostname),
             proxies=trusted_proxies(options.trusted_proxies),
             refusals=self.plugins.metrics or NOT_COUNTED,
+            liveness=Liveness(ping_interval=options.ws_ping_interval,
+                              # 0: as long as the interval (Tornado's rule, kept)
+                              ping_timeout=options.ws_ping_timeout or options.ws_ping_interval,
+                              send_timeout=options.ws_send_timeout),
         )
         self.ops = _operations_listener(options, self.plugins.metrics, self.plugins.health,
                                         self.admission)
@@ -130,8 +135,8 @@ class GottyServer:
             default_handler_args=site,
             compress_response=True,
             websocket_max_message_size=MAX_MESSAGE_SIZE,
-            websocket_ping_interval=self.options.ws_ping_interval or None,
-            websocket_ping_timeout=self.options.ws_ping_timeout or None,
+            # No Tornado pings: a ping queued behind output a slow client is still reading
+            # would time out; the connection's DeliveryWatch pings (server/delivery.py).
             log_function=self._log_request,
         )
 

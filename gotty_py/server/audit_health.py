@@ -6,9 +6,11 @@ can serve). It tries what a session would do, because permissions alone say noth
 root and nothing about a read-only or vanished volume: it creates and removes a file in the
 audit directory, and it asks the event log to reopen when its last write failed (so the
 probe itself heals a log whose volume came back, even while no session reaches a server
-that is not ready). The file-system work runs off the event loop, one probe at a time; a
-probe that hangs (a dead network volume) makes the check miss readiness' deadline, and
-later checks wait for that same probe instead of piling up threads.
+that is not ready); it also notices an event log deleted or replaced since its last line,
+a loss it heals the same way (a new file at the path). The file-system work runs
+off the event loop, one probe at a time; a probe that hangs (a dead network volume) makes
+the check miss readiness' deadline, and later checks wait for that same probe instead of
+piling up threads.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class AuditHealth:
             if found is not None:
                 return found
         event_log = service.event_log
+        if event_log is not None and event_log.healthy and (
+                await asyncio.to_thread(event_log.moved)) is not None:
+            await service.writer.call(event_log.check)  # deleted or replaced: a loss
         if event_log is not None and not event_log.healthy:
             await service.writer.call(event_log.open)  # a retry, queued behind the backlog
             if not event_log.healthy:

@@ -9,6 +9,7 @@ recording fails closed, and nothing runs unrecorded).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shlex
@@ -52,6 +53,7 @@ class Outcome(StrEnum):
     EXITED = "exited"
     CLIENT_CLOSED = "client-closed"
     NETWORK_LOST = "network-lost"
+    CLIENT_STALLED = "client-stalled"  # dropped for not reading, with output still owed
     SHUTDOWN = "shutdown"
     REFUSED = "refused"
     AUDIT_FAILED = "audit-failed"
@@ -66,6 +68,8 @@ def outcome(end: SessionEnd) -> Outcome:
         case EndCause.CLIENT_CLOSED:
             return (Outcome.NETWORK_LOST if end.disconnect is Disconnect.LOST
                     else Outcome.CLIENT_CLOSED)
+        case EndCause.CLIENT_STALLED:
+            return Outcome.CLIENT_STALLED
         case EndCause.SHUTDOWN:
             return Outcome.SHUTDOWN
         case EndCause.REFUSED:
@@ -222,6 +226,12 @@ class AuditObserver(SessionObserver):
                 if service.required:
                     raise Refused(self.recording_error) from None
         event_log = service.event_log
+        # Deleted or replaced since its last line? Then this session's lines would go
+        # nowhere: find out before anything runs (a stat, off the loop), and let the writer
+        # thread, which owns the file, record the loss.
+        if (service.required and event_log is not None and event_log.healthy
+                and await asyncio.to_thread(event_log.moved) is not None):
+            await service.writer.call(event_log.check)
         if service.required and event_log is not None and not event_log.healthy:
             self.recording_error = "audit event log unavailable"
             log.error("Audit: event log %s unusable (%s); session %s refused", event_log.path,
@@ -298,6 +308,8 @@ class AuditObserver(SessionObserver):
             "close_code": end.close_code,
             "bytes_in": session.bytes_in,
             "bytes_out": session.bytes_out,
+            # Of which the client never got this many (it stopped reading; else null).
+            "undelivered": end.undelivered,
             "input_recorded": self.service.record_input and self.recorder is not None,
             # A cleanup line must follow: `gotty-py-audit` reports a session whose hook
             # never ran (the server was killed first) as well as one whose hook failed.

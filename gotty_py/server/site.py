@@ -17,6 +17,7 @@ import tornado.httputil
 
 from ..webtty.session import Master, Session
 from .admission import Admission, Slot
+from .delivery import Liveness
 from .grant import ClientInfo
 from .hosts import AllowedHosts
 from .proxies import NO_PROXIES, TrustedProxies
@@ -36,6 +37,8 @@ class Site:
     admission: Admission
     sessions: SessionFactory
     hosts: AllowedHosts  # the Host headers served (DNS rebinding: hosts.py)
+    # Pings and the no-progress deadline of each connection's output (server/delivery.py).
+    liveness: Liveness
     proxies: TrustedProxies = NO_PROXIES
     refusals: RefusalCounter = NOT_COUNTED  # connections refused before a session exists
 

@@ -60,6 +60,10 @@ def check_options(options: Options) -> None:
             raise StartupError(ExitCode.CONFIG, f"{name} must not be negative")
     if options.ws_ping_interval and options.ws_ping_timeout > options.ws_ping_interval:
         raise StartupError(ExitCode.CONFIG, "ws_ping_timeout must not exceed ws_ping_interval")
+    if options.ws_send_timeout < 1:
+        # No "never": a client that stopped reading would hold its connection, its slot and
+        # megabytes of buffered output for ever once its command has exited.
+        raise StartupError(ExitCode.CONFIG, "ws_send_timeout must be at least 1 (seconds)")
     if options.width > 0xFFFF or options.height > 0xFFFF:
         raise StartupError(ExitCode.CONFIG, "width and height must be at most 65535")
     if options.ws_origin:

@@ -9,19 +9,26 @@ WebSocket close frame.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
+import math
 import re
+import socket
+import struct
+import termios
 import urllib.parse
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, assert_never
 
 import tornado.websocket
 from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocketProtocol13
 
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Session
-from ..webtty.state import Disconnect, EndCause, State
+from ..webtty.state import Disconnect, EndCause, State, Undelivered
 from .admission import Slot
+from .delivery import TICK, DeliveryWatch, Liveness, Verdict, frame_size
 from .fetch_metadata import websocket_refused
 from .grant import ClientInfo
 from .handlers import HOST_REFUSED, TokenSafeLogging, host_refused_detail, require_basic_auth
@@ -30,7 +37,7 @@ from .site import Site
 
 log = logging.getLogger("gotty_py.server")
 
-HIGH_WATER_MARK = 1024 * 1024  # unsent output bytes at which the PTY is no longer read
+HIGH_WATER_MARK = 1024 * 1024  # output bytes in the stream at which the PTY is no longer read
 LOW_WATER_MARK = 256 * 1024
 
 
@@ -53,18 +60,28 @@ class _RawTextProtocol(WebSocketProtocol13):
 
 
 class WebSocketMaster:
-    """The session's view of the connection, with output flow control.
+    """The session's view of the connection: output flow control, delivery and liveness.
 
     Tornado resolves a write's future once the bytes are handed to the kernel; counting the
-    unresolved bytes gives the client's backlog without touching private state.
+    unresolved bytes gives the stream's backlog without touching private state, and the
+    kernel's unacknowledged bytes (`TIOCOUTQ`) give the rest of what the client has not
+    got. A `DeliveryWatch` samples both: it sends the pings, drops a client that stopped
+    reading or answering, and holds a close back until the output before it has arrived, so
+    that Tornado's close timer (5 s, then the stream is aborted) never runs while a slow
+    client is still reading its last output.
     """
 
-    def __init__(self, handler: TermSocketHandler) -> None:
+    def __init__(self, handler: TermSocketHandler, liveness: Liveness) -> None:
         self._handler = handler
-        self._unsent = 0
+        self._loop = asyncio.get_running_loop()
+        self.watch = DeliveryWatch(liveness, self._loop.time())
         self._drained = asyncio.Event()
         self._drained.set()
-        self.closed = False
+        self.closed = False  # no frame is sent any more: closing, or the connection is gone
+        self._close_frame: tuple[int, str] | None = None
+        self._delivery: asyncio.Future[Undelivered | None] = self._loop.create_future()
+        self._timer: asyncio.TimerHandle | None = None
+        self._sample_in(self.watch.next_sample(self._loop.time()))
 
     def send(self, frame: str) -> None:
         if self.closed:
@@ -74,31 +91,125 @@ class WebSocketMaster:
         except WebSocketClosedError:
             self.connection_lost()
             return
-        size = len(frame)
-        self._unsent += size
-        if self._unsent >= HIGH_WATER_MARK:
+        size = frame_size(len(frame) if frame.isascii() else len(frame.encode("utf-8")))
+        watch = self.watch
+        watch.frame_queued(size)
+        if watch.buffered >= HIGH_WATER_MARK:
             self._drained.clear()
         future.add_done_callback(lambda f: self._sent(f, size))
+        self._sample_in(TICK)
 
     def _sent(self, future: asyncio.Future[None], size: int) -> None:
         if not future.cancelled():
             future.exception()  # retrieved: a closed stream is handled by on_close
-        self._unsent -= size
-        if self._unsent <= LOW_WATER_MARK:
+        self.watch.frame_written(size)
+        if self.watch.buffered <= LOW_WATER_MARK:
             self._drained.set()
 
     async def drain(self) -> None:
         await self._drained.wait()
 
-    def close(self, code: int, reason: str) -> None:
-        if not self.closed:
-            self.closed = True
-            self._handler.close(code, reason)
+    def close(self, code: int, reason: str, *, flush: bool = True) -> None:
+        if self.closed:
+            return
+        self.closed = True
         self._drained.set()
+        if not flush:
+            self._send_close(code, reason)
+            return
+        self._close_frame = (code, reason)
+        self.watch.closing = True
+        self._sample()  # at once when nothing is owed: the usual case
+
+    async def delivery(self) -> Undelivered | None:
+        return await asyncio.shield(self._delivery)
+
+    def pong(self) -> None:
+        self.watch.pong()
 
     def connection_lost(self) -> None:
         self.closed = True
         self._drained.set()
+        self._cancel_timer()
+        if not self._delivery.done():
+            # Gone before the close frame went out (the client closed or vanished): what it
+            # missed of the output matters only if it stopped reading, which the watch
+            # decides; otherwise the client left of its own accord.
+            self._delivery.set_result(None)
+
+    # --- sampling --------------------------------------------------------------------------
+
+    def _sample_in(self, delay: float) -> None:
+        if self._delivery.done() or delay == math.inf:
+            return
+        when = self._loop.time() + delay
+        if self._timer is not None:
+            if self._timer.when() <= when:
+                return
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._sample)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _sample(self) -> None:
+        self._cancel_timer()
+        if self._delivery.done():
+            return
+        now = self._loop.time()
+        watch = self.watch
+        verdict = watch.sample(now, unacknowledged(self._handler.socket()))
+        match verdict:
+            case Verdict.WAIT:
+                pass
+            case Verdict.PING:
+                try:
+                    self._handler.ping()
+                except WebSocketClosedError:
+                    self.connection_lost()
+                    return
+                watch.ping_sent(now)
+            case Verdict.DELIVERED:
+                assert self._close_frame is not None
+                self._send_close(*self._close_frame)
+                return
+            case Verdict.STALLED:
+                undelivered = Undelivered(watch.undelivered, watch.stalled_for(now))
+                self._delivery.set_result(undelivered)
+                self._handler.drop(undelivered.describe())
+                return
+            case Verdict.UNRESPONSIVE:
+                self._handler.drop(f"no answer to a ping within "
+                                   f"{watch.liveness.ping_timeout:g} s, dropped")
+                return
+            case _:
+                assert_never(verdict)
+        self._sample_in(watch.next_sample(now))
+
+    def _send_close(self, code: int, reason: str) -> None:
+        """The close frame now, behind whatever is still queued; Tornado's close timer runs
+        from here (the client answers, or the stream is aborted 5 s later)."""
+        self._cancel_timer()
+        if not self._delivery.done():
+            self._delivery.set_result(None)
+        self._handler.close(code, reason)
+
+
+def unacknowledged(sock: socket.socket | None) -> int:
+    """Bytes the kernel holds that the peer has not acknowledged (Linux `TIOCOUTQ`); 0 when
+    it cannot tell (another system, a closed socket)."""
+    if sock is None:
+        return 0
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return 0
+        value: int = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except (OSError, ValueError):
+        return 0
+    return value
 
 
 class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
@@ -197,7 +308,7 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)
         assert self.slot is not None
-        self.master = WebSocketMaster(self)
+        self.master = WebSocketMaster(self, self.site.liveness)
         client = ClientInfo(remote_addr=self.slot.remote_addr, headers=self.request.headers)
         self.session = self.site.open_session(self.master, client, self.slot)
         deadline = self.site.init_timeout
@@ -234,6 +345,34 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
 
     def on_ping(self, data: bytes) -> None:
         pass
+
+    def on_pong(self, data: bytes) -> None:
+        if self.master is not None:
+            self.master.pong()
+
+    def socket(self) -> socket.socket | None:
+        """The connection's socket, for the kernel's view of what is still unsent."""
+        connection = self.ws_connection
+        stream = getattr(connection, "stream", None) if connection is not None else None
+        sock = getattr(stream, "socket", None)
+        return sock if isinstance(sock, socket.socket) else None
+
+    def drop(self, why: str) -> None:
+        """End the connection now, without a close handshake: the client is not reading.
+
+        SO_LINGER 0 makes the kernel reset the connection and free its send buffer (up to
+        megabytes of output) at once, instead of retrying it to a peer that never reads."""
+        client = self.remote_addr()
+        log.warning("WebSocket from %s: %s", client, why,
+                    extra=self.session.log_fields if self.session else {"client": client})
+        sock = self.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection = self.ws_connection
+        stream = getattr(connection, "stream", None) if connection is not None else None
+        if stream is not None:
+            stream.close()
 
     def remote_addr(self) -> str:
         """The client: the TCP peer, or whom a trusted proxy forwarded for (once here)."""

@@ -22,7 +22,7 @@ from ..backend.base import Backend, Slave, SlaveInfo, StartFailed, StartRequest
 from ..facts import SessionFacts, Target
 from . import protocol
 from .protocol import CloseCode, InitMessage, ProtocolError
-from .state import Disconnect, EndCause, SessionEnd, State, advance, describe_exit
+from .state import Disconnect, EndCause, SessionEnd, State, Undelivered, advance, describe_exit
 
 log = logging.getLogger("gotty_py.session")
 
@@ -35,7 +35,13 @@ class Master(Protocol):
     async def drain(self) -> None:
         """Return once the client's unsent output is below the low-water mark."""
 
-    def close(self, code: int, reason: str) -> None: ...
+    def close(self, code: int, reason: str, *, flush: bool = True) -> None:
+        """Close with `code` and `reason` once the output sent before has reached the client
+        (`flush`), or at once, behind it, whatever is left (False: a server shutdown)."""
+
+    async def delivery(self) -> Undelivered | None:
+        """Once the connection is closed or closing: None when the client got every frame
+        sent, else what it left unread when it was dropped for not reading."""
 
 
 class Refused(Exception):
@@ -287,7 +293,7 @@ class Session:
 
     def shutdown(self) -> None:
         self._start_task(self._finish(EndCause.SHUTDOWN, "server shutting down",
-                                      CloseCode.GOING_AWAY))
+                                      CloseCode.GOING_AWAY, flush=False))
 
     def abort(self, cause: EndCause, detail: str, code: int) -> None:
         """End the session for a reason decided outside it (an init deadline, a limit)."""
@@ -463,13 +469,14 @@ class Session:
             await self._finish(EndCause.PROCESS_EXITED, describe_exit(status), CloseCode.NORMAL)
 
     async def _finish(self, cause: EndCause, detail: str, code: int | None, *,
-                      disconnect: Disconnect | None = None) -> None:
+                      disconnect: Disconnect | None = None, flush: bool = True) -> None:
         if self._ended():
             return
         self._state = advance(self._state, State.ENDED)
         self._pending.clear()
         if code is not None:
-            self.master.close(code, protocol.close_reason(detail))
+            # After the output already sent: "the last output is always delivered".
+            self.master.close(code, protocol.close_reason(detail), flush=flush)
         starter = self._starter
         if starter is not None and starter is not asyncio.current_task() and not starter.done():
             # Let authorization or spawning finish so that a process started meanwhile is
@@ -478,12 +485,21 @@ class Session:
         slave = self.slave
         if slave is not None:
             await slave.close()
+        # The end is known once the client has its output, or was dropped without it.
+        undelivered = await self.master.delivery()
+        if undelivered is not None:
+            stalled = undelivered.describe()
+            cause, detail, code, disconnect = (
+                EndCause.CLIENT_STALLED,
+                stalled if cause is EndCause.CLIENT_CLOSED else f"{detail}; {stalled}",
+                None, None)
         self.end = SessionEnd(
             cause=cause,
             detail=detail,
             exit_status=slave.exit_status if slave is not None else None,
             close_code=code,
             disconnect=disconnect,
+            undelivered=undelivered.bytes if undelivered is not None else None,
         )
         try:
             await self._observers.on_end(self, self.end)

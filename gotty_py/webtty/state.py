@@ -53,6 +53,8 @@ class EndCause(StrEnum):
     SHUTDOWN = "shutdown"  # the server is stopping
     INIT_TIMEOUT = "init-timeout"  # no init message within --init-timeout
     AUDIT_FAILED = "audit-failed"  # a required recording could not be written
+    # The client stopped reading and was dropped with output still owed to it (`Undelivered`).
+    CLIENT_STALLED = "client-stalled"
     INTERNAL_ERROR = "internal-error"  # a bug; logged with its traceback
 
 
@@ -64,6 +66,19 @@ class Disconnect(StrEnum):
 
 
 @dataclass(frozen=True)
+class Undelivered:
+    """The client stopped reading: what it left unread when it was dropped, and after how
+    long without taking a byte."""
+
+    bytes: int
+    seconds: float
+
+    def describe(self) -> str:
+        return (f"client stopped reading: {self.bytes} bytes of output undelivered, "
+                f"dropped after {self.seconds:.0f} s")
+
+
+@dataclass(frozen=True)
 class SessionEnd:
     """How a session ended, for logs and the audit trail; made once, at the end."""
 
@@ -72,6 +87,7 @@ class SessionEnd:
     exit_status: int | None = None
     close_code: int | None = None
     disconnect: Disconnect | None = None  # set exactly when cause is CLIENT_CLOSED
+    undelivered: int | None = None  # output bytes the client never got (CLIENT_STALLED)
 
 
 def describe_exit(status: int | None) -> str:
