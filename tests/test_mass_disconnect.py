@@ -102,3 +102,38 @@ def test_mass_disconnect_keeps_the_loop_responsive(gotty: Gotty) -> None:
     # The survivor's own session is untouched and still works.
     assert _echo_ms(survivor, b"<after>") < 1000
     survivor.close()
+
+
+def test_concurrent_questions_share_one_scan() -> None:
+    """ProcessScanner, in this process: 40 sessions asking at once get one snapshot (two at
+    most, when the first was already running), each finds exactly its own process, and a
+    process that forges no marker and is in no tree is in no answer."""
+    import asyncio
+    import subprocess
+
+    from gotty_py.backend.processtree import ProcessScanner
+
+    children = [subprocess.Popen(["sleep", "1000"], env={"GOTTY_SESSION_ID": f"s{i}"})
+                for i in range(40)]
+    bystander = subprocess.Popen(["sleep", "1000"])
+    try:
+        for child in [*children, bystander]:
+            start = proc_start(child.pid)
+            assert start is not None
+            _started[child.pid] = start
+
+        async def ask() -> tuple[list[list[int]], int]:
+            scanner = ProcessScanner()
+            # Leaders that are not held: only the marker counts (as for an exited command).
+            answers = await asyncio.gather(*(
+                scanner.session_processes(1, f"GOTTY_SESSION_ID=s{i}", lambda: False)
+                for i in range(40)))
+            return [[info.pid for info in found] for found in answers], scanner.scans
+
+        answers, scans = asyncio.run(ask())
+        assert answers == [[child.pid] for child in children]
+        assert scans <= 2, f"{scans} scans for 40 concurrent questions"
+    finally:
+        for process in [*children, bystander]:
+            process.kill()
+            process.wait()
