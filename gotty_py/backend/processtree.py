@@ -28,6 +28,7 @@ from dataclasses import dataclass
 PROC = "/proc"
 KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to be gone
 MAX_ROUNDS = 5  # rescans, for processes forked while the session was being ended
+ANSWER_SLICE = 32  # sessions woken per loop turn when a scan's answers come back
 
 
 @dataclass(frozen=True)
@@ -198,16 +199,28 @@ class ProcessScanner:
 
         def answer(result: asyncio.Future[list[list[ProcInfo]]]) -> None:
             error = result.exception()
-            for index, (_, future) in enumerate(batch):
-                if future.done():
-                    continue
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(result.result()[index])
+            answers = None if error is not None else result.result()
+            self._answer(batch, answers, error, 0)
             self._start()  # the questions that came meanwhile, or idle again
 
         done.add_done_callback(answer)
+
+    def _answer(self, batch: list[tuple[Query, asyncio.Future[list[ProcInfo]]]],
+                answers: list[list[ProcInfo]] | None, error: BaseException | None,
+                first: int) -> None:
+        """Wake ANSWER_SLICE askers per loop turn: each goes on to open and signal its
+        processes, and a thousand of them at once would hold the loop for that long."""
+        for index in range(first, min(first + ANSWER_SLICE, len(batch))):
+            future = batch[index][1]
+            if future.done():
+                continue
+            if answers is None:
+                future.set_exception(error or RuntimeError("process scan failed"))
+            else:
+                future.set_result(answers[index])
+        if first + ANSWER_SLICE < len(batch):
+            asyncio.get_running_loop().call_soon(self._answer, batch, answers, error,
+                                                 first + ANSWER_SLICE)
 
 
 class _Target:
