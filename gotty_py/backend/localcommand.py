@@ -25,7 +25,8 @@ from ptyprocess import PtyProcess
 
 from ..facts import TERMINAL_TYPE
 from .base import CommandUnusable, SlaveInfo, StartFailed, StartRequest
-from .environment import session_environment, session_marker
+from .environment import INSTANCE_VARIABLE, session_environment, session_marker
+from .instance import Instance
 from .processtree import KILL_WAIT, ProcessScanner, TreeEnd, end_session_processes
 from .programs import ProgramNotUsable, find_program
 from .reaper import get_reaper
@@ -60,8 +61,11 @@ class LocalCommandBackend:
 
     name = "local command"
 
-    def __init__(self, options: LocalCommandOptions, environ: Mapping[str, str]) -> None:
+    def __init__(self, options: LocalCommandOptions, environ: Mapping[str, str],
+                 instance: Instance | None = None) -> None:
         self.options = options
+        # Every session process is marked with it, for the watchdog and the start-up sweep.
+        self.instance = Instance.current() if instance is None else instance
         self.environ = dict(environ)  # the server's own; GOTTY_* is scrubbed per session
         self.scanner = ProcessScanner()  # one /proc scan for all the sessions ending at once
 
@@ -81,6 +85,7 @@ class LocalCommandBackend:
         facts = request.facts
         columns, rows = facts.size
         env = session_environment(self.environ, facts, {"TERM": TERMINAL_TYPE, **request.env})
+        env[INSTANCE_VARIABLE] = self.instance.word
         return LocalCommand.spawn(facts.argv, env=env, columns=columns, rows=rows,
                                   options=self.options, marker=session_marker(facts),
                                   scanner=self.scanner)
