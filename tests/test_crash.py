@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gotty import Gotty, GottyProcess, pid_alive, proc_start, wait_for
+from tests.gotty import Client, Gotty, GottyProcess, pid_alive, proc_start, wait_for
 from tests.test_cleanup import TREE, all_gone, start_tree
 
 WATCHDOG_LINE = r"Watchdog started \(pid (\d+)\)"
@@ -28,6 +28,9 @@ _recorded: list[dict[int, str]] = []
 def _kill_survivors() -> Iterator[None]:
     """Whatever a failing test leaves is killed by PID (start time checked)."""
     yield
+    for client in _clients:
+        client.abort()
+    _clients.clear()
     for processes in _recorded:
         for pid, start in processes.items():
             if proc_start(pid) == start:
@@ -49,8 +52,12 @@ def survivors(processes: dict[int, str]) -> list[int]:
     return [pid for pid, start in processes.items() if proc_start(pid) == start]
 
 
+_clients: list[Client] = []  # held open: a dropped client would end its session normally
+
+
 def tree_of(server: GottyProcess) -> dict[int, str]:
     client, processes, _ = start_tree(server)
+    _clients.append(client)
     _recorded.append(processes)
     return processes
 
@@ -61,12 +68,15 @@ def test_sigkill_of_the_server_leaves_nothing(gotty: Gotty) -> None:
     first, second = tree_of(server), tree_of(server)
     processes = {**first, **second}
     assert len(processes) == 12
+    assert all(proc_start(pid) == start for pid, start in processes.items())
     server.process.kill()
     server.wait_exit(10)
     wait_for(lambda: all_gone(processes), 1 + 10,
              message=f"every session process to end (left: {survivors(processes)})")
     wait_for(lambda: proc_start(watchdog) != started, 10, message="the watchdog to exit")
-    server.wait_for_line(r"Watchdog: the server \(pid \d+\) is gone; ended \d+ process")
+    line = server.wait_for_line(r"Watchdog: the server \(pid \d+\) is gone; ended \d+ process")
+    ended = re.search(r"ended (\d+) process", line)
+    assert ended is not None and int(ended.group(1)) >= 4, line  # 2 x (nohup + setsid) at least
 
 
 def test_normal_exit_dismisses_the_watchdog(gotty: Gotty) -> None:
@@ -103,6 +113,5 @@ def test_start_up_sweep_ends_a_dead_instance_and_spares_a_live_one(gotty: Gotty)
     wait_for(lambda: all_gone(orphans), 1 + 10,
              message=f"the dead instance's processes to end (left: {survivors(orphans)})")
     sweeper.wait_for_line(r"Ended \d+ process\(es\) left by gotty-py instance")
-    assert not survivors(spared) == [] and len(survivors(spared)) == len(spared), \
-        "a live instance's processes were touched"
+    assert survivors(spared) == list(spared), "a live instance's processes were touched"
     assert pid_alive(live.pid)
