@@ -20,7 +20,6 @@ import pytest
 from tests.gotty import Client, Gotty, GottyProcess, pid_alive, proc_start, wait_for
 from tests.test_cleanup import TREE, all_gone, start_tree
 
-WATCHDOG_LINE = r"Watchdog started \(pid (\d+)\)"
 _recorded: list[dict[int, str]] = []
 
 
@@ -39,9 +38,8 @@ def _kill_survivors() -> Iterator[None]:
 
 
 def watchdog_of(server: GottyProcess) -> tuple[int, str]:
-    match = re.search(WATCHDOG_LINE, server.wait_for_line(WATCHDOG_LINE))
-    assert match is not None
-    pid = int(match.group(1))
+    pid = server.watchdog_pid
+    assert pid is not None, "no watchdog start-up line"
     start = proc_start(pid)
     assert start is not None
     _recorded.append({pid: start})
@@ -93,7 +91,7 @@ def test_normal_exit_dismisses_the_watchdog(gotty: Gotty) -> None:
 
 def test_no_watchdog_when_turned_off(gotty: Gotty) -> None:
     server = gotty("--watchdog=false", "sh", "-c", "echo hi")
-    assert not any(re.search(WATCHDOG_LINE, line) for line in server.lines)
+    assert server.watchdog_pid is None
 
 
 def test_start_up_sweep_ends_a_dead_instance_and_spares_a_live_one(gotty: Gotty) -> None:
