@@ -36,9 +36,9 @@ def crash_guard_from_options(options: Options, instance: Instance,
         return None
     local = LocalCommandOptions.from_gotty(options.close_signal, options.close_timeout)
     swept, result = sweep_dead_instances(instance, local.close_signal, local.close_timeout)
-    if result.signalled:
+    if result.ended:
         log.warning("Ended %d process(es) left by gotty-py instance(s) whose server is dead "
-                    "(%s; %d needed SIGKILL)", result.signalled,
+                    "(%s; %d needed SIGKILL)", len(result.ended),
                     ", ".join(f"pid {seen.pid}" for seen in sorted(swept, key=str)),
                     result.killed)
     watchdog = Watchdog.start(instance, local.close_signal, local.close_timeout, environ)

@@ -53,10 +53,22 @@ def survivors(processes: dict[int, str]) -> list[int]:
 _clients: list[Client] = []  # held open: a dropped client would end its session normally
 
 
+def _command(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
 def tree_of(server: GottyProcess) -> dict[int, str]:
+    """TREE's processes, once each job has exec'd its `sleep`: until then `nohup` has not
+    yet ignored SIGHUP nor `setsid` left the session, and the hang-up alone would end them."""
     client, processes, _ = start_tree(server)
     _clients.append(client)
     _recorded.append(processes)
+    wait_for(lambda: sum(_command(pid).startswith(b"sleep\0") for pid in processes)
+             == len(processes) - 1, 10, message="every job to run its sleep")
     return processes
 
 

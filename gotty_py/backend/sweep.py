@@ -18,7 +18,7 @@ import select
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .environment import INSTANCE_VARIABLE
 from .instance import Instance
@@ -68,8 +68,9 @@ def _wait_gone(targets: list[_Target], timeout: float) -> list[_Target]:
 
 @dataclass
 class SweepResult:
-    signalled: int = 0
-    killed: int = 0
+    signalled: int = 0  # got the close signal (the first round)
+    killed: int = 0  # needed SIGKILL (late in the first round, or found by a rescan)
+    ended: set[tuple[int, int]] = field(default_factory=set)  # (pid, start time) of each
 
 
 def end_processes(find: Callable[[], list[ProcInfo]], close_signal: int,
@@ -82,6 +83,7 @@ def end_processes(find: Callable[[], list[ProcInfo]], close_signal: int,
         opened = [t for t in map(_Target.open, find()) if t]
         if not opened:
             break
+        result.ended.update((t.info.pid, t.info.starttime) for t in opened)
         try:
             targets = opened
             if first:

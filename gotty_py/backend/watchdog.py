@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     if _wait_for_server():
         return 0
     result = end_instance(instance, close_signal, close_timeout)
-    print(f"Watchdog: the server (pid {instance.pid}) is gone; ended {result.signalled} "
+    print(f"Watchdog: the server (pid {instance.pid}) is gone; ended {len(result.ended)} "
           f"process(es) of its sessions ({result.killed} needed SIGKILL)", file=sys.stderr,
           flush=True)
     return 0
