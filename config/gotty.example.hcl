@@ -132,6 +132,9 @@
 // Seconds to wait after the close signal before SIGKILL (negative: 10).
 // close_timeout = -1
 
+// Start a watchdog process that ends the sessions' processes when the server dies, even by SIGKILL, and end at start-up the processes a dead gotty-py instance left (see docs/cleanup.md).
+// watchdog = true
+
 // Seconds a client may take to send its init message before it is dropped (0 = wait forever, as GoTTY).
 // init_timeout = 10
 

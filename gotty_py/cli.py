@@ -19,7 +19,8 @@ from typing import Any
 import typer
 
 from . import __version__
-from .backends import backend_from_options
+from .backend.instance import Instance
+from .backends import backend_from_options, crash_guard_from_options
 from .config import ConfigError, load_options
 from .logformat import LogFormat, install
 from .options import OPTION_SPECS, Options, OptionSpec, format_default
@@ -133,8 +134,28 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
 
 
 async def _serve(options: Options, command: list[str]) -> int:
-    server = GottyServer(options, command, backend_from_options(options, os.environ))
-    log.info("gotty-py is starting with command: %s", " ".join(command))
+    instance = Instance.current()
+    server = GottyServer(options, command, backend_from_options(options, os.environ, instance))
+    try:
+        watchdog = crash_guard_from_options(options, instance, os.environ)
+    except OSError as exc:
+        raise StartupError(ExitCode.RUNTIME, f"watchdog (--watchdog): cannot start the "
+                           f"watchdog process: {exc.strerror or exc}") from None
+    try:
+        code = await _run(server, options)
+    except StartupError:
+        if watchdog is not None:  # no session ever ran: nothing to guard
+            watchdog.dismiss()
+        raise
+    # Every session has ended (the drain): the watchdog goes without a sweep. Any other
+    # way out (an exception, a signal's default action) leaves it to sweep.
+    if watchdog is not None:
+        watchdog.dismiss()
+    return code
+
+
+async def _run(server: GottyServer, options: Options) -> int:
+    log.info("gotty-py is starting with command: %s", " ".join(server.command))
     if options.permit_write:
         log.info("Permitting clients to write input to the PTY.")
     if server.site.basic_auth:

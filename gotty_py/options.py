@@ -180,6 +180,10 @@ class Options:
                                "session ends (number or name)", flag="close-signal")
     close_timeout: int = option(-1, "Seconds to wait after the close signal before SIGKILL "
                                 "(negative: 10)", flag="close-timeout")
+    watchdog: bool = option(True, "Start a watchdog process that ends the sessions' processes "
+                            "when the server dies, even by SIGKILL, and end at start-up the "
+                            "processes a dead gotty-py instance left (see docs/cleanup.md)",
+                            flag="watchdog", origin="gotty-py")
     init_timeout: int = option(10, "Seconds a client may take to send its init message before "
                                "it is dropped (0 = wait forever, as GoTTY)",
                                flag="init-timeout", origin="gotty-py")

@@ -28,6 +28,7 @@ BIN = Path(sys.executable).parent
 T = TypeVar("T")
 # The URL stops at a quote too: under --log-format json the line is a JSON object.
 URL_LINE = re.compile(r"HTTP server is listening at: ([^\s\"]+)")
+WATCHDOG_LINE = re.compile(r"Watchdog started \(pid (\d+)\)")
 OPS_URL_LINE = re.compile(r"Operations listening at: (http://[^\s\"]+)")
 
 
@@ -124,6 +125,14 @@ class GottyProcess:
 
     def output(self) -> str:
         return "".join(self.lines)
+
+    @property
+    def watchdog_pid(self) -> int | None:
+        """The PID of the server's watchdog (`Watchdog started (pid N)`), None without one.
+        The start-up line comes before the URL line, so it is there once the server is."""
+        match = next((WATCHDOG_LINE.search(ln) for ln in list(self.lines)
+                      if WATCHDOG_LINE.search(ln)), None)
+        return int(match.group(1)) if match else None
 
     def wait_for_line(self, pattern: str, timeout: float = 10.0) -> str:
         regex = re.compile(pattern)

@@ -16,6 +16,9 @@ from ..options import ENV_PREFIX
 
 SESSION_ID_VARIABLE = "GOTTY_SESSION_ID"
 USER_VARIABLE = "GOTTY_USER"
+# Which server instance started the session (`backend/instance.py`): what the watchdog and
+# the start-up sweep look for once the server that could end the session is gone.
+INSTANCE_VARIABLE = "GOTTY_INSTANCE"
 
 
 def session_marker(facts: SessionFacts) -> str:

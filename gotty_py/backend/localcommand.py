@@ -25,8 +25,9 @@ from ptyprocess import PtyProcess
 
 from ..facts import TERMINAL_TYPE
 from .base import CommandUnusable, SlaveInfo, StartFailed, StartRequest
-from .environment import session_environment, session_marker
-from .processtree import KILL_WAIT, TreeEnd, end_session_processes
+from .environment import INSTANCE_VARIABLE, session_environment, session_marker
+from .instance import Instance
+from .processtree import KILL_WAIT, ProcessScanner, TreeEnd, end_session_processes
 from .programs import ProgramNotUsable, find_program
 from .reaper import get_reaper
 
@@ -60,9 +61,13 @@ class LocalCommandBackend:
 
     name = "local command"
 
-    def __init__(self, options: LocalCommandOptions, environ: Mapping[str, str]) -> None:
+    def __init__(self, options: LocalCommandOptions, environ: Mapping[str, str],
+                 instance: Instance | None = None) -> None:
         self.options = options
+        # Every session process is marked with it, for the watchdog and the start-up sweep.
+        self.instance = Instance.current() if instance is None else instance
         self.environ = dict(environ)  # the server's own; GOTTY_* is scrubbed per session
+        self.scanner = ProcessScanner()  # one /proc scan for all the sessions ending at once
 
     @property
     def close_time(self) -> float:
@@ -80,8 +85,10 @@ class LocalCommandBackend:
         facts = request.facts
         columns, rows = facts.size
         env = session_environment(self.environ, facts, {"TERM": TERMINAL_TYPE, **request.env})
+        env[INSTANCE_VARIABLE] = self.instance.word
         return LocalCommand.spawn(facts.argv, env=env, columns=columns, rows=rows,
-                                  options=self.options, marker=session_marker(facts))
+                                  options=self.options, marker=session_marker(facts),
+                                  scanner=self.scanner)
 
 
 def _check_exec_arguments(argv: Sequence[str], env: Mapping[str, str]) -> None:
@@ -117,6 +124,7 @@ class LocalCommand:
         *,
         options: LocalCommandOptions,
         marker: str,
+        scanner: ProcessScanner,
     ) -> None:
         self._process = process
         # ptyprocess would close (and sleep) from __del__; we close the fd ourselves.
@@ -127,6 +135,7 @@ class LocalCommand:
         os.set_blocking(self.fd, False)
         self._options = options
         self.marker = marker
+        self._scanner = scanner
         self.tree_end: TreeEnd | None = None
         self._loop = asyncio.get_running_loop()
         self._exit: asyncio.Future[int] = get_reaper().watch(self.pid)
@@ -148,6 +157,7 @@ class LocalCommand:
         rows: int,
         options: LocalCommandOptions,
         marker: str,
+        scanner: ProcessScanner,
     ) -> LocalCommand:
         """Start `argv` on a new PTY of the given size (never 0x0, unlike GoTTY).
 
@@ -161,7 +171,7 @@ class LocalCommand:
             raise StartFailed(f"{argv[0]}: command not found or not executable") from exc
         except OSError as exc:
             raise StartFailed(f"{argv[0]}: {exc.strerror or exc}") from exc
-        return cls(process, argv, options=options, marker=marker)
+        return cls(process, argv, options=options, marker=marker, scanner=scanner)
 
     # --- Slave interface -----------------------------------------------------------------
 
@@ -224,7 +234,8 @@ class LocalCommand:
         """
         if self.tree_end is None:
             self.tree_end = await end_session_processes(
-                self.pid, self.marker, self._options.close_signal, self._options.close_timeout,
+                self._scanner, self.pid, self.marker, self._options.close_signal,
+                self._options.close_timeout,
                 leader_held=lambda: not self._exit.done())
             if self.tree_end.signalled:
                 log.info("Ended %d process(es) of the session of pid %d (%d needed SIGKILL)",
