@@ -19,6 +19,9 @@ class ConnectionRefusal(StrEnum):
     MAX_CONNECTION = "max-connection"  # --max-connection sessions are open
     SHUTTING_DOWN = "shutting-down"  # draining or stopping: admitting nothing new
     ONCE_USED = "once-used"  # --once: the one session has been claimed
+    HANDSHAKE_CONCURRENCY = "handshake-concurrency"  # the address has too many unstarted
+    HANDSHAKE_RATE = "handshake-rate"  # the address handshakes too often
+    REQUEST_BODY = "request-body"  # a /ws request with a body (413)
 
 
 class RefusalCounter(Protocol):
