@@ -27,6 +27,7 @@ from ..backend.base import Backend, CommandUnusable
 from ..backend.reaper import become_subreaper, get_reaper
 from ..options import Options
 from . import handlers
+from .accept import ListeningServer
 from .admission import Admission
 from .handshakes import HandshakeLimiter
 from .health import HealthCheck
@@ -170,10 +171,10 @@ class GottyServer:
         # No route takes a body; the routes answer 413 before reading one (handlers.py),
         # and this is the backstop. The read buffer must hold the largest message and the
         # one read-chunk beyond it that a stream may already hold.
-        self.http_server = HTTPServer(application, ssl_options=self.ssl_context, xheaders=False,
-                                      max_header_size=MAX_HEADER_SIZE,
-                                      max_body_size=MAX_REQUEST_BODY,
-                                      max_buffer_size=MAX_MESSAGE_SIZE + 1024 * 1024)
+        self.http_server = ListeningServer(application, ssl_options=self.ssl_context,
+                                           xheaders=False, max_header_size=MAX_HEADER_SIZE,
+                                           max_body_size=MAX_REQUEST_BODY,
+                                           max_buffer_size=MAX_MESSAGE_SIZE + 1024 * 1024)
         self.http_server.add_sockets(sockets)
         bound_port = sockets[0].getsockname()[1]
         scheme = "https" if self.ssl_context else "http"
