@@ -119,13 +119,13 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def rss_bytes(pid: int) -> int:
-    """The process's resident set size (VmRSS)."""
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """The process's resident set size (VmRSS), or its peak so far (VmHWM)."""
     with open(f"/proc/{pid}/status", encoding="ascii") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
+    raise AssertionError(f"no {field} for {pid}")
 
 
 def fd_count(pid: int) -> int:

@@ -282,12 +282,18 @@ class TestLargeInputIsChunked:
         paster = Client(server.ws_url, subprotocols=["webtty"]).init(
             f"?arg={length}", size=(80, 24))
         paster.read_until(b"READY", 15)
+        peak_before = rss_bytes(server.pid, "VmHWM")
         began = time.monotonic()
         send_large_message(paster.ws.sock, b"1", length + 1, fill=b"p")
         paster.read_until(b"DONE", 120)
         elapsed = time.monotonic() - began
         latencies = probe.stop()
+        peak = rss_bytes(server.pid, "VmHWM") - peak_before
         print(f"48 MiB paste into head -c >/dev/null took {elapsed:.1f} s; other session's "
               f"echo p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max "
-              f"{max(latencies) * 1000:.0f} ms over {len(latencies)} probes")
-        assert percentile(latencies, 0.99) < 0.1
+              f"{max(latencies) * 1000:.0f} ms over {len(latencies)} probes; peak resident "
+              f"memory +{peak / MiB:.0f} MiB")
+        # Tornado still reads, copies and unmasks the message in one piece (about three
+        # times its size, tens of milliseconds); the session adds no copy of its own.
+        assert peak < 2.5 * length
+        assert percentile(latencies, 0.99) < 0.25
