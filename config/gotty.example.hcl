@@ -61,10 +61,10 @@
 // init_message_limit = 65536
 
 // WebSocket connections one client address may hold open before their sessions have started; more get 429 (0 = no limit).
-// handshake_concurrency = 16
+// handshake_concurrency = 64
 
 // WebSocket handshakes one client address may make per minute (all at once, then evenly); more get 429 with Retry-After (0 = no limit).
-// handshake_rate = 60
+// handshake_rate = 1200
 
 // Accept only one client and exit when it disconnects.
 // once = false

@@ -114,11 +114,11 @@ class Options:
                                      "token and the query); a bigger one is closed with 1009 "
                                      "before it is read. Input after the start may be up to "
                                      "64 MiB", flag="init-message-limit", origin="gotty-py")
-    handshake_concurrency: int = option(16, "WebSocket connections one client address may "
+    handshake_concurrency: int = option(64, "WebSocket connections one client address may "
                                         "hold open before their sessions have started; more "
                                         "get 429 (0 = no limit)",
                                         flag="handshake-concurrency", origin="gotty-py")
-    handshake_rate: int = option(60, "WebSocket handshakes one client address may make per "
+    handshake_rate: int = option(1200, "WebSocket handshakes one client address may make per "
                                  "minute (all at once, then evenly); more get 429 with "
                                  "Retry-After (0 = no limit)", flag="handshake-rate",
                                  origin="gotty-py")

@@ -48,17 +48,18 @@ def test_out_of_descriptors_the_server_backs_off_and_sessions_go_on(
         time.sleep(0.2)  # the first accept that fails is not measured
         log_before, cpu_before, began = len(server.output()), cpu_seconds(server.pid), \
             time.monotonic()
+        probes_before = len(probe.latencies)
         time.sleep(3)  # the measured interval: nothing to wait for, the server must idle
         elapsed = time.monotonic() - began
         cpu = cpu_seconds(server.pid) - cpu_before
         logged = len(server.output()) - log_before
-        echo = probe.measure_once()
+        echoes = probe.latencies[probes_before:]  # the probe's thread measures throughout
         print(f"out of descriptors for {elapsed:.1f} s: {cpu:.2f} s of CPU "
-              f"({cpu / elapsed:.0%}), {logged} bytes logged, a session's echo "
-              f"{echo * 1000:.0f} ms")
+              f"({cpu / elapsed:.0%}), {logged} bytes logged, a session's echo max "
+              f"{max(echoes) * 1000:.0f} ms over {len(echoes)} probes")
         assert cpu < 0.2 * elapsed
         assert logged < 2000
-        assert echo < 1.0
+        assert len(echoes) >= 10 and max(echoes) < 1.0
         assert server.output().count("out of file descriptors") <= 2
     finally:
         for sock in waiting:
@@ -91,4 +92,4 @@ def test_failed_spawns_leave_no_descriptor_behind(
           f"{after} after")
     assert closes == [(1011, "failed to start command: too many open files")] * 6
     assert after == baseline
-    assert probe.measure_once() < 1.0
+    assert probe.latencies and max(probe.latencies) < 1.0  # the other session went on
