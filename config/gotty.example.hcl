@@ -57,6 +57,15 @@
 // Maximum number of concurrent sessions (0 = unlimited).
 // max_connection = 0
 
+// Largest message, in bytes, a client may send before its session has started (the init: a launch token and the query); a bigger one is closed with 1009 before it is read. Input after the start may be up to 64 MiB.
+// init_message_limit = 65536
+
+// WebSocket connections one client address may hold open before their sessions have started; more get 429 (0 = no limit).
+// handshake_concurrency = 64
+
+// WebSocket handshakes one client address may make per minute (all at once, then evenly); more get 429 with Retry-After (0 = no limit).
+// handshake_rate = 1200
+
 // Accept only one client and exit when it disconnects.
 // once = false
 

@@ -110,6 +110,19 @@ class Options:
     reconnect_time: int = option(10, "Time to reconnect, in seconds", flag="reconnect-time")
     max_connection: int = option(0, "Maximum number of concurrent sessions (0 = unlimited)",
                                  flag="max-connection")
+    init_message_limit: int = option(65536, "Largest message, in bytes, a client may send "
+                                     "before its session has started (the init: a launch "
+                                     "token and the query); a bigger one is closed with 1009 "
+                                     "before it is read. Input after the start may be up to "
+                                     "64 MiB", flag="init-message-limit", origin="gotty-py")
+    handshake_concurrency: int = option(64, "WebSocket connections one client address may "
+                                        "hold open before their sessions have started; more "
+                                        "get 429 (0 = no limit)",
+                                        flag="handshake-concurrency", origin="gotty-py")
+    handshake_rate: int = option(1200, "WebSocket handshakes one client address may make per "
+                                 "minute (all at once, then evenly); more get 429 with "
+                                 "Retry-After (0 = no limit)", flag="handshake-rate",
+                                 origin="gotty-py")
     once: bool = option(False, "Accept only one client and exit when it disconnects",
                         flag="once")
     timeout: int = option(0, "Exit after this many seconds without clients (0 = never)",

@@ -140,3 +140,28 @@ class TestServerMessages:
         reason = protocol.close_reason("é" * 200)
         assert len(reason.encode("utf-8")) <= 123
         assert reason.endswith("...")
+
+
+class TestInputChunks:
+    """A large input message in pieces joins to what `decode` gives, errors included."""
+
+    @pytest.mark.parametrize("size", [4, 5, 1000])
+    def test_raw_and_base64_pieces_join_to_the_whole(self, size: int) -> None:
+        data = bytes(range(256)) * 9 + b"tail"
+        raw = protocol.ClientFrameDecoder()
+        assert b"".join(raw.input_chunks(b"1" + data, size)) == data
+        encoded = protocol.ClientFrameDecoder()
+        encoded.decode(b"4base64")
+        frame = b"1" + base64.b64encode(data)
+        pieces = list(encoded.input_chunks(frame, size))
+        assert b"".join(pieces) == encoded.decode(frame).data  # type: ignore[union-attr]
+        assert all(len(piece) <= max(3, size // 4 * 3) for piece in pieces)
+
+    @pytest.mark.parametrize("payload", [b"QQ==QUFB", b"QUF!QUFB", b"QUFBQ"])
+    def test_malformed_base64_fails_as_a_whole_would(self, payload: bytes) -> None:
+        decoder = protocol.ClientFrameDecoder()
+        decoder.decode(b"4base64")
+        with pytest.raises(protocol.ProtocolError):
+            decoder.decode(b"1" + payload)
+        with pytest.raises(protocol.ProtocolError, match="invalid base64"):
+            list(decoder.input_chunks(b"1" + payload, 4))

@@ -114,6 +114,44 @@ def _check_exec_arguments(argv: Sequence[str], env: Mapping[str, str]) -> None:
             raise StartFailed(f"environment variable {key!r} is not valid text") from None
 
 
+def _out_of_descriptors(exc: OSError) -> bool:
+    """Whether a spawn failed for lack of file descriptors (EMFILE, ENFILE).
+
+    `pty.fork` replaces the error of `os.openpty` with its own 'out of pty devices' (no
+    errno, no context), so then the process tries to open one descriptor itself: called
+    before the failed spawn's pipe is closed, that fails exactly when the spawn ran out."""
+    if exc.errno is not None:
+        return exc.errno in (errno.EMFILE, errno.ENFILE)
+    try:
+        probe = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as failure:
+        return failure.errno in (errno.EMFILE, errno.ENFILE)
+    os.close(probe)
+    return False
+
+
+def _close_exec_error_pipe(exc: BaseException) -> None:
+    """Close the pipe ptyprocess 0.7.0 opened before a PTY it then failed to open.
+
+    `PtyProcess.spawn` makes its exec-error pipe first and does not close it when `pty.fork`
+    raises (EMFILE, ENFILE, EAGAIN): two descriptors per failed spawn, lost until the
+    server runs out. Its frame, still held by the traceback, names them; they are open
+    exactly when the fork never returned (no `pid` yet: later failures close them
+    themselves). Nothing is opened to find them, so this works when no descriptor is left.
+    `test_failed_spawns_leave_no_descriptor_behind` guards it."""
+    spawn_code = PtyProcess.spawn.__func__.__code__
+    traceback = exc.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        if frame.f_code is spawn_code and "pid" not in frame.f_locals:
+            for name in ("exec_err_pipe_read", "exec_err_pipe_write"):
+                fd = frame.f_locals.get(name)
+                if isinstance(fd, int):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+        traceback = traceback.tb_next
+
+
 class LocalCommand:
     """One child process on its own PTY; a `Slave`."""
 
@@ -170,6 +208,10 @@ class LocalCommand:
         except FileNotFoundError as exc:
             raise StartFailed(f"{argv[0]}: command not found or not executable") from exc
         except OSError as exc:
+            exhausted = _out_of_descriptors(exc)
+            _close_exec_error_pipe(exc)
+            if exhausted:
+                raise StartFailed("too many open files") from None
             raise StartFailed(f"{argv[0]}: {exc.strerror or exc}") from exc
         return cls(process, argv, options=options, marker=marker, scanner=scanner)
 

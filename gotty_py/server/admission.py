@@ -47,6 +47,7 @@ class Slot:
 
     remote_addr: str
     hang_up: Callable[[], None]  # closes the connection while it has no session yet
+    started: Callable[[], None] = lambda: None  # its session has started (is authenticated)
     session: Session | None = None
     holds_once: bool = False
     released: asyncio.Task[None] | None = None  # done once the held session gave it back
@@ -95,9 +96,12 @@ class Admission:
                     f"Too many connections (at most {self.max_connection})")
         return None
 
-    def admit(self, remote_addr: str, hang_up: Callable[[], None]) -> Slot:
-        """Take a slot (after `refusal` said None)."""
-        slot = Slot(remote_addr, hang_up)
+    def admit(self, remote_addr: str, hang_up: Callable[[], None],
+              started: Callable[[], None] | None = None) -> Slot:
+        """Take a slot (after `refusal` said None); `started` is called once its session
+        has started."""
+        slot = Slot(remote_addr, hang_up) if started is None else Slot(remote_addr, hang_up,
+                                                                        started)
         self._slots[id(slot)] = slot
         if len(self._slots) == 1:
             self._listener.busy()
@@ -150,6 +154,7 @@ class _SlotObserver(SessionObserver):
         self._admission.claim_once(self._slot)
 
     def on_start(self, session: Session) -> None:
+        self._slot.started()
         info = session.slave_info
         log.info("Command is running for client %s with %s", self._slot.remote_addr,
                  info.summary if info else "?", extra=session.log_fields)

@@ -27,10 +27,13 @@ from ..backend.base import Backend, CommandUnusable
 from ..backend.reaper import become_subreaper, get_reaper
 from ..options import Options
 from . import handlers
+from .accept import ListeningServer
 from .admission import Admission
 from .delivery import Liveness
+from .handshakes import HandshakeLimiter
 from .health import HealthCheck
 from .hosts import allowed_hosts
+from .limits import MAX_HEADER_SIZE, MAX_MESSAGE_SIZE, MAX_REQUEST_BODY
 from .metrics import ServerMetrics
 from .ops import OperationsListener, Readiness, ops_port
 from .plugins import plugins_from_options
@@ -54,8 +57,6 @@ from .titles import Titles
 from .websocket import TermSocketHandler
 
 log = logging.getLogger("gotty_py.server")
-
-MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # one input message (a paste) may be this large
 
 
 class GottyServer:
@@ -100,6 +101,9 @@ class GottyServer:
                               # 0: as long as the interval (Tornado's rule, kept)
                               ping_timeout=options.ws_ping_timeout or options.ws_ping_interval,
                               send_timeout=options.ws_send_timeout),
+            init_message_limit=options.init_message_limit,
+            handshakes=HandshakeLimiter(concurrency=options.handshake_concurrency,
+                                        rate=options.handshake_rate),
         )
         self.ops = _operations_listener(options, self.plugins.metrics, self.plugins.health,
                                         self.admission)
@@ -171,7 +175,13 @@ class GottyServer:
                                f"failed to listen at {address}:{port}: {reason}") from None
         for sock in sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.http_server = HTTPServer(application, ssl_options=self.ssl_context, xheaders=False)
+        # No route takes a body; the routes answer 413 before reading one (handlers.py),
+        # and this is the backstop. The read buffer must hold the largest message and the
+        # one read-chunk beyond it that a stream may already hold.
+        self.http_server = ListeningServer(application, ssl_options=self.ssl_context,
+                                           xheaders=False, max_header_size=MAX_HEADER_SIZE,
+                                           max_body_size=MAX_REQUEST_BODY,
+                                           max_buffer_size=MAX_MESSAGE_SIZE + 1024 * 1024)
         self.http_server.add_sockets(sockets)
         bound_port = sockets[0].getsockname()[1]
         scheme = "https" if self.ssl_context else "http"

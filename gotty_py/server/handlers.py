@@ -1,20 +1,26 @@
 """The site routes: index page, auth_token.js, config.js, static assets, 404 and redirect.
 
 Rules of this module: every site handler derives from `SiteHandler`, which applies Basic
-auth and the security headers once, for every route, including unknown paths. What the
-routes serve comes from the `Site` the application was built with.
+auth and the security headers once, for every route, including unknown paths. No route
+takes a request body: every handler (and `/ws`) streams its body (`NoRequestBody`), so that
+one declared over `MAX_REQUEST_BODY` or of unknown length gets 413 and the connection is
+closed before anything of it is read or buffered, ahead of Basic auth; a small one is read
+and dropped. What the routes serve comes from the `Site` the application was built with.
 """
 
 from __future__ import annotations
 
+import http
 import logging
 from typing import Any
 
 import tornado.httputil
 import tornado.web
+from tornado.http1connection import HTTP1Connection
 
 from ..auth.basic import REALM, BasicAuthResult, check_basic_auth
 from .fetch_metadata import script_refused
+from .limits import MAX_REQUEST_BODY
 from .refusals import ConnectionRefusal
 from .site import Site
 from .template import js_string
@@ -97,6 +103,37 @@ def request_summary(request: tornado.httputil.HTTPServerRequest) -> str:
     return f"{request.method} {request.path} ({request.remote_ip})"
 
 
+def refuse_request_body(handler: tornado.web.RequestHandler) -> bool:
+    """Answer 413 and close the connection when the request declares a body over
+    `MAX_REQUEST_BODY`, or one of unknown length (chunked); True when it did.
+
+    Called from `prepare`, which a streaming handler runs before any of the body is read;
+    closing the connection keeps Tornado from reading (and dropping) the rest."""
+    headers = handler.request.headers
+    length = headers.get("Content-Length", "0").strip()
+    if "Transfer-Encoding" not in headers and length.isdigit() and int(length) <= MAX_REQUEST_BODY:
+        return False
+    status = 413 if length.isdigit() or "Transfer-Encoding" in headers else 400
+    log.debug("%d for a request body of %s bytes: %s", status, length or "unknown",
+              request_summary(handler.request))
+    handler.set_status(status)
+    handler.set_header("Content-Type", "text/plain; charset=utf-8")
+    handler.set_header("Connection", "close")
+    handler.finish(f"{status} {http.HTTPStatus(status).phrase}\n")
+    connection = handler.request.connection
+    if isinstance(connection, HTTP1Connection):
+        connection.close()
+    return True
+
+
+class NoRequestBody:
+    """Mixed into every handler with `@stream_request_body`: a body small enough to be
+    let through is read and dropped, never buffered."""
+
+    def data_received(self, chunk: bytes) -> None:
+        pass
+
+
 class TokenSafeLogging:
     """Mixed into every handler: Tornado's own logs print the whole request (URI, so the
     launch token, and headers, so credentials); these print method, path and peer."""
@@ -116,9 +153,10 @@ class TokenSafeLogging:
                   exc_info=(typ, value, tb))
 
 
-class SiteRoute(TokenSafeLogging):
-    """Mixed into every non-WebSocket route: the security headers, the Host check, the
-    fetch-metadata check for the page's scripts, and Basic auth, in that order."""
+class SiteRoute(NoRequestBody, TokenSafeLogging):
+    """Mixed into every non-WebSocket route: the security headers, then the body limit, the
+    Host check, the fetch-metadata check for the page's scripts, and Basic auth, in that
+    order."""
 
     site: Site
 
@@ -131,6 +169,8 @@ class SiteRoute(TokenSafeLogging):
 
     def prepare(self) -> None:
         handler: tornado.web.RequestHandler = self  # type: ignore[assignment]
+        if refuse_request_body(handler):
+            return
         if not require_served_host(handler, self.site):
             return
         if self.is_page_script():
@@ -143,6 +183,7 @@ class SiteRoute(TokenSafeLogging):
         require_basic_auth(handler, self.site)
 
 
+@tornado.web.stream_request_body
 class SiteHandler(SiteRoute, tornado.web.RequestHandler):
     """Base of the site routes that are not static files."""
 
@@ -196,6 +237,7 @@ class ConfigHandler(SiteHandler):
         self.finish(self.site.config_js)
 
 
+@tornado.web.stream_request_body
 class StaticHandler(SiteRoute, tornado.web.StaticFileHandler):
     """Bundled assets (`js/`, `css/`, icons) with the site's auth and headers."""
 

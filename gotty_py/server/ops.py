@@ -23,7 +23,9 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 
 from ..options import OptionValueError, parse_port_or_empty
+from .accept import ListeningServer
 from .health import HealthCheck
+from .limits import MAX_HEADER_SIZE, MAX_REQUEST_BODY
 from .metrics import ServerMetrics
 from .startup import ExitCode, StartupError
 
@@ -163,7 +165,11 @@ class OperationsListener:
                                f"{self.address}:{self.port}: {reason}") from None
         for sock in sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._server = HTTPServer(self.application(), xheaders=False)
+        # The same accept loop as the site's (no spinning while out of descriptors), and
+        # its limits: the probes and the scrape send no body.
+        self._server = ListeningServer(self.application(), xheaders=False,
+                                       max_header_size=MAX_HEADER_SIZE,
+                                       max_body_size=MAX_REQUEST_BODY)
         self._server.add_sockets(sockets)
         host = self.address if self.address not in ("", "0.0.0.0", "::") else "127.0.0.1"
         if ":" in host:

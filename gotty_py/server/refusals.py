@@ -22,6 +22,9 @@ class ConnectionRefusal(StrEnum):
     ONCE_USED = "once-used"  # --once: the one session has been claimed
     HOST = "host"  # the Host header names no host this server serves (--allowed-hosts)
     FETCH_SITE = "fetch-site"  # Sec-Fetch-Site says another site's page asked (scripts, /ws)
+    HANDSHAKE_CONCURRENCY = "handshake-concurrency"  # the address has too many unstarted
+    HANDSHAKE_RATE = "handshake-rate"  # the address handshakes too often
+    REQUEST_BODY = "request-body"  # a /ws request with a body (413)
 
 
 class RefusalCounter(Protocol):

@@ -11,7 +11,7 @@ connection) is counted through the `refusals` it was built with.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tornado.httputil
 
@@ -19,7 +19,9 @@ from ..webtty.session import Master, Session
 from .admission import Admission, Slot
 from .delivery import Liveness
 from .grant import ClientInfo
+from .handshakes import HandshakeLimiter
 from .hosts import AllowedHosts
+from .limits import INIT_MESSAGE_FLOOR
 from .proxies import NO_PROXIES, TrustedProxies
 from .refusals import NOT_COUNTED, RefusalCounter
 from .sessions import SessionFactory
@@ -41,6 +43,10 @@ class Site:
     liveness: Liveness
     proxies: TrustedProxies = NO_PROXIES
     refusals: RefusalCounter = NOT_COUNTED  # connections refused before a session exists
+    # The largest message read before the session has started (--init-message-limit).
+    init_message_limit: int = 64 * INIT_MESSAGE_FLOOR
+    handshakes: HandshakeLimiter = field(
+        default_factory=lambda: HandshakeLimiter(concurrency=0, rate=0))
 
     def client_address(self, request: tornado.httputil.HTTPServerRequest) -> str:
         """The client as everyone names it: from a trusted proxy, the address it forwarded

@@ -18,6 +18,7 @@ from ..auth.jwt import JwtConfigError, LaunchTokenVerifier, verifier_from_option
 from ..auth.replay import ReplayStore
 from ..config import expand_home
 from ..options import Options
+from .limits import INIT_MESSAGE_FLOOR, MAX_MESSAGE_SIZE
 from .template import Template, TemplateError, html_template, js_string
 
 
@@ -40,9 +41,9 @@ class StartupError(Exception):
         self.code = code
 
 
-NON_NEGATIVE = ("width", "height", "max_connection", "timeout", "reconnect_time",
-                "init_timeout", "ws_ping_interval", "ws_ping_timeout", "cleanup_timeout",
-                "drain_timeout")
+NON_NEGATIVE = ("width", "height", "max_connection", "handshake_concurrency", "handshake_rate",
+                "timeout", "reconnect_time", "init_timeout", "ws_ping_interval",
+                "ws_ping_timeout", "cleanup_timeout", "drain_timeout")
 
 
 def check_options(options: Options) -> None:
@@ -58,6 +59,10 @@ def check_options(options: Options) -> None:
     for name in NON_NEGATIVE:
         if getattr(options, name) < 0:
             raise StartupError(ExitCode.CONFIG, f"{name} must not be negative")
+    if not INIT_MESSAGE_FLOOR <= options.init_message_limit <= MAX_MESSAGE_SIZE:
+        raise StartupError(ExitCode.CONFIG, (
+            f"init_message_limit (--init-message-limit) is {options.init_message_limit}: it "
+            f"must be between {INIT_MESSAGE_FLOOR} and {MAX_MESSAGE_SIZE} bytes"))
     if options.ws_ping_interval and options.ws_ping_timeout > options.ws_ping_interval:
         raise StartupError(ExitCode.CONFIG, "ws_ping_timeout must not exceed ws_ping_interval")
     if options.ws_send_timeout < 1:

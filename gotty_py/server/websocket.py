@@ -3,7 +3,11 @@
 Rules of this module: it turns HTTP and WebSocket events into calls on the session and
 knows nothing of the wire format. All refusals happen before the upgrade and get an HTTP
 status with a plain-text reason; once upgraded, the session decides and closes with a
-WebSocket close frame.
+WebSocket close frame. Until its session has started, a connection is unauthenticated: it
+holds a `Handshake` of its address (`handshakes.py`, asked before anything else) and may
+send messages of at most `--init-message-limit` bytes, checked by Tornado at each frame's
+header, before its payload is read; a bigger one ends the session with 1009 and one log
+line. Only a started session may send up to `MAX_MESSAGE_SIZE`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import urllib.parse
 from collections.abc import Awaitable
 from typing import Any, assert_never
 
+import tornado.web
 import tornado.websocket
 from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocketProtocol13
 
@@ -31,7 +36,16 @@ from .admission import Slot
 from .delivery import TICK, DeliveryWatch, Liveness, Verdict, frame_size
 from .fetch_metadata import websocket_refused
 from .grant import ClientInfo
-from .handlers import HOST_REFUSED, TokenSafeLogging, host_refused_detail, require_basic_auth
+from .handlers import (
+    HOST_REFUSED,
+    NoRequestBody,
+    TokenSafeLogging,
+    host_refused_detail,
+    refuse_request_body,
+    require_basic_auth,
+)
+from .handshakes import Handshake, HandshakeRefused
+from .limits import MAX_MESSAGE_SIZE
 from .refusals import ConnectionRefusal
 from .site import Site
 
@@ -57,6 +71,15 @@ class _RawTextProtocol(WebSocketProtocol13):
             assert isinstance(handler, TermSocketHandler)
             return self._run_callback(handler.on_text_frame, data)
         return super()._handle_message(opcode, data)
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Tornado closes with 1009 when a frame's header announces more than the limit,
+        before reading its payload: the handler ends the session for that reason."""
+        if code == CloseCode.TOO_BIG and not self.server_terminated:
+            handler = self.handler
+            if isinstance(handler, TermSocketHandler):
+                handler.message_too_big()
+        super().close(code, reason)
 
 
 class WebSocketMaster:
@@ -212,13 +235,15 @@ def unacknowledged(sock: socket.socket | None) -> int:
     return value
 
 
-class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
+@tornado.web.stream_request_body
+class TermSocketHandler(NoRequestBody, TokenSafeLogging, tornado.websocket.WebSocketHandler):
     """One browser terminal connection."""
 
     site: Site
 
     def initialize(self, site: Site) -> None:
         self.site = site
+        self.handshake: Handshake | None = None
         self.slot: Slot | None = None
         self.session: Session | None = None
         self.master: WebSocketMaster | None = None
@@ -244,17 +269,36 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         return netloc == self.request.headers.get("Host", "").lower()
 
     def _refuse(self, reason: ConnectionRefusal, status: int, text: str,
-                detail: str | None = None) -> None:
-        """Answer `status` with `text`; one log line (with `detail` if given), counted."""
+                detail: str | None = None, *, logged: bool = False) -> None:
+        """Answer `status` with `text`, counted; one log line (with `detail` if given)
+        unless the caller has `logged` it already."""
         client = self.remote_addr()
-        log.info("Refused WebSocket from %s: %s", client, detail or text,
-                 extra={"client": client})
+        if not logged:
+            log.info("Refused WebSocket from %s: %s", client, detail or text,
+                     extra={"client": client})
         self.site.refusals.refused(reason)
         self.set_status(status)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(text + "\n")
 
+    def prepare(self) -> None:
+        if refuse_request_body(self):
+            self.site.refusals.refused(ConnectionRefusal.REQUEST_BODY)
+
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        handshake = self.site.handshakes.admit(self.site.client_host(self.request))
+        if isinstance(handshake, HandshakeRefused):
+            self.set_header("Retry-After", str(handshake.retry_after))
+            self._refuse(handshake.reason, 429, handshake.text, logged=True)  # it logs
+            return
+        self.handshake = handshake
+        try:
+            await self._get(*args, **kwargs)
+        finally:
+            if self.session is None:
+                handshake.release()
+
+    async def _get(self, *args: Any, **kwargs: Any) -> None:
         admission = self.site.admission
         host = self.request.headers.get("Host")
         if not self.site.hosts.allows(host):
@@ -278,7 +322,7 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         if refusal is not None:
             self._refuse(refusal[0], 503, refusal[1])
             return
-        self.slot = admission.admit(self.remote_addr(), self._hang_up)
+        self.slot = admission.admit(self.remote_addr(), self._hang_up, self._session_started)
         try:
             await super().get(*args, **kwargs)
         finally:
@@ -287,6 +331,28 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
 
     def _hang_up(self) -> None:
         self.close(1001, "server shutting down")
+
+    def _session_started(self) -> None:
+        """Authenticated: pastes may be large now, and the address's handshake is done."""
+        if self.ws_connection is not None and isinstance(self.ws_connection, _RawTextProtocol):
+            self.ws_connection.params.max_message_size = MAX_MESSAGE_SIZE
+        if self.handshake is not None:
+            self.handshake.release()
+
+    def message_too_big(self) -> None:
+        """A frame announced more than the limit; Tornado closes with 1009 unread."""
+        session = self.session
+        if session is None:
+            return
+        started = session.state not in (State.INIT, State.STARTING)
+        limit = (f"{MAX_MESSAGE_SIZE} bytes" if started
+                 else f"--init-message-limit ({self.site.init_message_limit} bytes)")
+        detail = f"message too big: over {limit}"
+        if not started:
+            client = self.remote_addr()
+            log.warning("Refused WebSocket from %s: a message over %s before its session "
+                        "started", client, limit, extra={"client": client})
+        session.abort(EndCause.PROTOCOL_ERROR, detail, CloseCode.TOO_BIG)
 
     def check_origin(self, origin: str) -> bool:
         return True  # decided in get(), with GoTTY's rules
@@ -301,6 +367,7 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
         protocol = super().get_websocket_protocol()
         if not isinstance(protocol, WebSocketProtocol13):
             return protocol
+        protocol.params.max_message_size = self.site.init_message_limit  # until started
         return _RawTextProtocol(self, False, protocol.params)
 
     # --- connection events ---------------------------------------------------------------
@@ -334,6 +401,8 @@ class TermSocketHandler(TokenSafeLogging, tornado.websocket.WebSocketHandler):
             self.session.receive(data, binary=True)
 
     def on_close(self) -> None:
+        if self.handshake is not None:
+            self.handshake.release()
         if self._init_deadline is not None:
             self._init_deadline.cancel()
         if self.master is not None:

@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -192,6 +192,30 @@ class ClientFrameDecoder:
                 self.base64_input = False
             return SetEncoding(self.base64_input)
         raise ProtocolError(f"unknown message type {chr(kind)!r}")
+
+    def input_chunks(self, frame: bytes, size: int) -> Iterator[bytes]:
+        """An input frame's data in pieces of about `size` bytes, decoded one at a time, so
+        that a large paste is never copied or decoded in one piece.
+
+        The pieces join to what `decode` would give, and a malformed frame raises the same
+        `ProtocolError`, though only when the piece holding the fault is reached."""
+        if frame[:1] != bytes([INPUT]):
+            raise ValueError("not an input frame")
+        view = memoryview(frame)
+        if not self.base64_input:
+            for start in range(1, len(frame), size):
+                yield bytes(view[start : start + size])
+            return
+        step = max(4, size // 4 * 4)  # whole base64 quanta
+        for start in range(1, len(frame), step):
+            piece = view[start : start + step]
+            last = start + step >= len(frame)
+            if not last and piece[-1] == ord("="):
+                raise ProtocolError("malformed input: invalid base64")  # padding mid-way
+            try:
+                yield base64.b64decode(piece, validate=True)
+            except (binascii.Error, ValueError):
+                raise ProtocolError("malformed input: invalid base64") from None
 
 
 # --- server -> client -------------------------------------------------------------------

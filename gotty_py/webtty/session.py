@@ -66,6 +66,9 @@ class Launch:
 Authorizer = Callable[[InitMessage], Awaitable[Launch]]
 # The terminal's size until the client's first resize (GoTTY: 0x0).
 DEFAULT_SIZE = (80, 24)
+# Input messages larger than this are decoded and written in pieces of this size, with the
+# event loop served between them: a 48 MiB paste must not stall every other session.
+INPUT_PIECE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,8 @@ class Session:
             # Nothing is read from the client until the process has started (or failed).
             self._pending.append(frame)
             return self._started() if len(self._pending) > 64 else None
+        if len(frame) > INPUT_PIECE and frame[:1] == bytes([protocol.INPUT]):
+            return self._start_task(self._write_in_pieces(frame))  # no frame read meanwhile
         self._handle(frame)
         slave = self.slave
         if slave is not None and slave.input_backlogged and self._state is State.RUNNING:
@@ -398,6 +403,26 @@ class Session:
             self.master.send(protocol.encode_pong())
         elif isinstance(event, protocol.Resize):
             self._resize(event)
+
+    async def _write_in_pieces(self, frame: bytes) -> None:
+        """A large input message, a piece at a time; the process's input water marks
+        apply between pieces, so at most about one high-water mark is queued for it."""
+        assert self.slave is not None and self.launch is not None
+        slave, writable = self.slave, self.launch.permit_write
+        try:
+            for data in self._decoder.input_chunks(frame, INPUT_PIECE):
+                if self._state is not State.RUNNING:
+                    return
+                if writable and data:
+                    self.bytes_in += len(data)
+                    self._observers.on_input(data)
+                    slave.write(data)
+                if slave.input_backlogged:
+                    await slave.drain_input()
+                else:
+                    await asyncio.sleep(0)
+        except ProtocolError as exc:
+            await self._finish(EndCause.PROTOCOL_ERROR, str(exc), CloseCode.PROTOCOL_ERROR)
 
     def _facts(self, launch: Launch) -> SessionFacts:
         return SessionFacts(
