@@ -21,6 +21,12 @@ from tests.gotty import Client, Closed, GottyProcess, http_request, start_gotty,
 from tests.jwt_keys import claims, hs256, write_secret
 
 DEEP = 100_000  # far beyond Python's recursion limit
+# Deep enough for any recursive parser, small enough to pass --init-message-limit (64 KiB),
+# which would otherwise answer first (1009, tests/test_preauth_limits.py).
+DEEP_INIT = 20_000
+# Sent before the session has started, a resize too must pass the init limit; 2000 levels
+# (4000 bytes, within the resize message's 4096) still defeat any recursive parser.
+DEEP_RESIZE = 2_000
 INIT = json.dumps({"Arguments": "", "AuthToken": ""})
 TRACE_MARKS = ("Traceback", "Uncaught exception", "RecursionError", "OverflowError",
                "UnicodeEncodeError", "session task failed")
@@ -73,8 +79,8 @@ def jwt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gotty
 
 
 RUNNING_FRAMES = {
-    "deep array resize": "3" + "[" * DEEP + "]" * DEEP,
-    "deep value in resize": '3{"columns":' + "[" * DEEP + "]" * DEEP + "}",
+    "deep array resize": "3" + "[" * DEEP_RESIZE + "]" * DEEP_RESIZE,
+    "deep value in resize": '3{"columns":' + "[" * DEEP_RESIZE + "]" * DEEP_RESIZE + "}",
     "400-digit columns": '3{"columns":' + "9" * 400 + ',"rows":24}',
     "400-digit rows": '3{"columns":80,"rows":-' + "9" * 400 + "}",
     "lone surrogate key": '3{"\\ud800":1,"columns":80,"rows":24}',
@@ -104,8 +110,9 @@ def test_malformed_resize_in_a_running_session(server: GottyProcess) -> None:
 
 
 INITS = {
-    "deep AuthToken": '{"AuthToken":' + "[" * DEEP + "]" * DEEP + "}",
-    "deep object": '{"Arguments":' + '{"a":' * DEEP + "1" + "}" * DEEP + "}",
+    "deep AuthToken": '{"AuthToken":' + "[" * DEEP_INIT + "]" * DEEP_INIT + "}",
+    "deep object": '{"Arguments":' + '{"a":' * (DEEP_INIT // 5) + "1" + "}" * (DEEP_INIT // 5)
+                   + "}",
     "lone surrogate AuthToken": '{"AuthToken":"\\ud800"}',
     "lone low surrogate Arguments": '{"Arguments":"?arg=\\udc00x"}',
     "400-digit GottyPy": '{"GottyPy":' + "1" * 400 + "}",
@@ -125,7 +132,7 @@ def test_malformed_init_in_jwt_mode(jwt_server: tuple[GottyProcess, bytes]) -> N
     """Reachable without a token: before the fix, one traceback per connection."""
     server, _ = jwt_server
     start = len(server.lines)
-    closed = closed_by(server, ['{"AuthToken":' + "[" * DEEP + "]" * DEEP + "}"])
+    closed = closed_by(server, ['{"AuthToken":' + "[" * DEEP_INIT + "]" * DEEP_INIT + "}"])
     assert closed.code == 1002
     one_line(server, start, "Connection closed by protocol-error")
 
