@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gotty import Client, Gotty, open_session, proc_start
+from tests.gotty import Client, Gotty, open_session, proc_start, run_async
 
 SESSIONS = 200
 ECHO_LIMIT_MS = 100.0
@@ -130,7 +130,7 @@ def test_concurrent_questions_share_one_scan() -> None:
                 for i in range(40)))
             return [[info.pid for info in found] for found in answers], scanner.scans
 
-        answers, scans = asyncio.run(ask())
+        answers, scans = run_async(ask())
         assert answers == [[child.pid] for child in children]
         assert scans <= 2, f"{scans} scans for 40 concurrent questions"
     finally:

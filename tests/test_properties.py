@@ -31,6 +31,7 @@ from gotty_py.webtty.protocol import CloseCode, ProtocolError
 from gotty_py.webtty.session import Launch, Refused, Session, SessionPlugins, SessionSettings
 from gotty_py.webtty.state import EndCause
 from tests.fakes import InMemoryBackend, RecordingMaster
+from tests.gotty import run_async
 from tests.jwt_keys import handmade, write_secret
 
 FAST = settings(max_examples=300, deadline=None,
@@ -243,7 +244,7 @@ def test_token_checks(verifier_and_secret: tuple[LaunchTokenVerifier, bytes],
     except ValueError:  # NaN/Infinity: json.dumps writes them, no issuer sends them
         token = handmade({"alg": "HS256"}, {"bad": "x"}, hmac_key=secret)
     try:
-        granted = asyncio.run(verifier.verify(token))
+        granted = run_async(verifier.verify(token))
     except TokenRejected as exc:
         assert exc.reason and exc.failure
         return
@@ -315,7 +316,7 @@ def test_session_always_ends_with_a_documented_code(sequence: list[tuple[str, by
     logger = logging.getLogger("gotty_py")
     logger.addHandler(errors)
     try:
-        end, master = asyncio.run(_drive(sequence, refuse))
+        end, master = run_async(_drive(sequence, refuse))
     finally:
         logger.removeHandler(errors)
     assert not errors.records, [r.getMessage() for r in errors.records]
