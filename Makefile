@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` needs only the runtime (about 76 MB); the test, lint and browser
+# tools (Playwright, mypy, ruff: several hundred MB more) come with the first test or lint.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP := $(VENV)/.installed-test
 PORT ?= 8080
 # The embedded default: a writable bash, reachable from this machine only.
 RUN_COMMAND ?= bash
@@ -10,15 +13,20 @@ RUN_COMMAND ?= bash
 .PHONY: venv run test test-fast lint docs bench system-packages clean
 .DEFAULT_GOAL := run
 
-venv: $(STAMP)
+# The development venv: the runtime and the test extra.
+venv: $(TEST_STAMP)
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
 
-run: venv
+$(TEST_STAMP): $(RUNTIME_STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
+run: $(RUNTIME_STAMP)
 	$(BIN)/gotty-py --address 127.0.0.1 --port $(PORT) --permit-write $(RUN_COMMAND)
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads one) and
@@ -36,7 +44,7 @@ lint: venv
 	$(BIN)/ruff check gotty_py tests bench $(wildcard examples)
 	$(BIN)/mypy
 
-docs: venv
+docs: $(RUNTIME_STAMP)
 	$(BIN)/python -m gotty_py.docs markdown > docs/options.md
 	$(BIN)/python -m gotty_py.docs hcl > config/gotty.example.hcl
 

@@ -75,6 +75,18 @@
 // Permit clients to append command-line arguments with ?arg=... (unsafe; prefer JWT launch tokens).
 // permit_arguments = false
 
+// Working directory of the command (must be a directory at start-up; default: the server's own).
+// cwd = ""
+
+// Exit (status 0) when the last client has left, once at least one session had started.
+// exit_no_conn = false
+
+// End a session after this many seconds without input from its client (close 1008 "idle for N s"; 0 = never).
+// idle_timeout = 0
+
+// End a session this many seconds after it started, whatever it does (close 1008; 0 = no limit).
+// max_session_time = 0
+
 // HMAC secret (at least 32 bytes) that verifies launch tokens given as ?jwt=...; turns JWT mode on. Visible in the process list: prefer --jwt-secret-file.
 // jwt_secret = ""
 

@@ -24,7 +24,8 @@ def backend_from_options(options: Options, environ: Mapping[str, str],
                          instance: Instance | None = None) -> Backend:
     """The local command backend (the only one so far), with its close signal and timeout;
     its session processes are marked with `instance` (this server, by default)."""
-    local = LocalCommandOptions.from_gotty(options.close_signal, options.close_timeout)
+    local = LocalCommandOptions.from_gotty(options.close_signal, options.close_timeout,
+                                           options.cwd)
     return LocalCommandBackend(local, environ, instance)
 
 

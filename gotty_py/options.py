@@ -130,6 +130,18 @@ class Options:
     permit_arguments: bool = option(False, "Permit clients to append command-line arguments "
                                     "with ?arg=... (unsafe; prefer JWT launch tokens)",
                                     flag="permit-arguments")
+    cwd: str = option("", "Working directory of the command (must be a directory at "
+                      "start-up; default: the server's own)", flag="cwd", origin="gotty-py",
+                      path="file")
+    exit_no_conn: bool = option(False, "Exit (status 0) when the last client has left, once "
+                                "at least one session had started", flag="exit-no-conn",
+                                origin="gotty-py")
+    idle_timeout: int = option(0, "End a session after this many seconds without input "
+                               "from its client (close 1008 \"idle for N s\"; 0 = never)",
+                               flag="idle-timeout", origin="gotty-py")
+    max_session_time: int = option(0, "End a session this many seconds after it started, "
+                                   "whatever it does (close 1008; 0 = no limit)",
+                                   flag="max-session-time", origin="gotty-py")
     # JWT launch tokens (docs/jwt.md): any key option turns JWT mode on.
     jwt_secret: str = option("", "HMAC secret (at least 32 bytes) that verifies launch tokens "
                              "given as ?jwt=...; turns JWT mode on. Visible in the process "

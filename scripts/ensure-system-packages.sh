@@ -13,9 +13,10 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Another apt or dpkg may hold the package lock on a fresh machine (unattended upgrades, a
-# parallel install): wait for it rather than fail.
-LOCK_WAIT="-o DPkg::Lock::Timeout=600"
-apt-get $LOCK_WAIT update -qq
+# Another apt or dpkg may hold a package lock on a fresh machine (unattended upgrades, a
+# parallel install): wait for it, up to APT_LOCK_WAIT seconds (default 600), rather than fail.
+# DPkg::Lock::Timeout alone does not cover the lists lock of `apt-get update`.
+apt_get="$(dirname "$0")/apt-get-waiting.sh"
+"$apt_get" update -qq
 # shellcheck disable=SC2086
-apt-get $LOCK_WAIT install -y -qq $missing >/dev/null
+"$apt_get" install -y -qq $missing >/dev/null

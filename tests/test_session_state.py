@@ -48,6 +48,8 @@ def test_every_cause_has_an_outcome() -> None:
         EndCause.INIT_TIMEOUT: Outcome.ERROR,
         EndCause.START_FAILED: Outcome.ERROR,
         EndCause.INTERNAL_ERROR: Outcome.ERROR,
+        EndCause.IDLE_TIMEOUT: Outcome.TIMED_OUT,
+        EndCause.TIME_LIMIT: Outcome.TIMED_OUT,
     }
     assert set(expected) == set(EndCause)
     for cause, want in expected.items():

@@ -47,13 +47,17 @@ class LocalCommandOptions:
 
     close_signal: int = int(signal.SIGHUP)  # sent to every process of the session at its end
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT  # seconds from the close signal to SIGKILL
+    cwd: str | None = None  # the command's working directory (--cwd); None: the server's
 
     @classmethod
-    def from_gotty(cls, close_signal: int, close_timeout: int) -> LocalCommandOptions:
-        """GoTTY's rule: a negative close timeout means the built-in 10 seconds."""
+    def from_gotty(cls, close_signal: int, close_timeout: int,
+                   cwd: str = "") -> LocalCommandOptions:
+        """GoTTY's rule: a negative close timeout means the built-in 10 seconds. An empty
+        `cwd` is the server's own directory; `~/` is the server's home."""
         return cls(close_signal=close_signal,
                    close_timeout=DEFAULT_CLOSE_TIMEOUT if close_timeout < 0
-                   else float(close_timeout))
+                   else float(close_timeout),
+                   cwd=os.path.expanduser(cwd) if cwd else None)
 
 
 class LocalCommandBackend:
@@ -75,7 +79,16 @@ class LocalCommandBackend:
         return self.options.close_timeout + KILL_WAIT
 
     def check_command(self, command: Sequence[str]) -> None:
-        """The program must be an executable file now, found as exec will find it."""
+        """The program must be an executable file now, found as exec will find it, and the
+        working directory a directory this server may enter: otherwise every session would
+        fail at its start, long after the operator has gone."""
+        cwd = self.options.cwd
+        if cwd is not None:
+            if not os.path.isdir(cwd):
+                reason = "does not exist" if not os.path.exists(cwd) else "is not a directory"
+                raise CommandUnusable(f"cwd (--cwd) {cwd!r} {reason}")
+            if not os.access(cwd, os.X_OK):
+                raise CommandUnusable(f"cwd (--cwd) {cwd!r}: permission denied")
         try:
             find_program(command[0], self.environ)
         except ProgramNotUsable as exc:
@@ -204,7 +217,8 @@ class LocalCommand:
         """
         _check_exec_arguments(argv, env)
         try:
-            process = PtyProcess.spawn(list(argv), env=dict(env), dimensions=(rows, columns))
+            process = PtyProcess.spawn(list(argv), env=dict(env), dimensions=(rows, columns),
+                                       cwd=options.cwd)
         except FileNotFoundError as exc:
             raise StartFailed(f"{argv[0]}: command not found or not executable") from exc
         except OSError as exc:

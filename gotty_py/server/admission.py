@@ -63,6 +63,9 @@ class Admission:
         self._slots: dict[int, Slot] = {}
         self._once_claimed = False
         self._closed = False
+        # Whether any session has started (was authorized and spawned): `--exit-no-conn`
+        # exits when the last client leaves only after one did, not for a port scanner.
+        self.served = False
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -154,6 +157,7 @@ class _SlotObserver(SessionObserver):
         self._admission.claim_once(self._slot)
 
     def on_start(self, session: Session) -> None:
+        self._admission.served = True
         self._slot.started()
         info = session.slave_info
         log.info("Command is running for client %s with %s", self._slot.remote_addr,

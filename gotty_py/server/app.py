@@ -295,6 +295,10 @@ class GottyServer:
             self._timeout_handle = None
 
     def idle(self) -> None:
+        if self.options.exit_no_conn and self.admission.served and not self._stopping:
+            log.info("The last client has left; exiting (--exit-no-conn)")
+            self.stop(ExitCode.OK)
+            return
         self._arm_timeout()
         self._finish_if_idle()
 

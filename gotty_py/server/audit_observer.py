@@ -57,6 +57,7 @@ class Outcome(StrEnum):
     SHUTDOWN = "shutdown"
     REFUSED = "refused"
     AUDIT_FAILED = "audit-failed"
+    TIMED_OUT = "timed-out"  # --idle-timeout or --max-session-time ended it
     ERROR = "error"
 
 
@@ -76,6 +77,8 @@ def outcome(end: SessionEnd) -> Outcome:
             return Outcome.REFUSED
         case EndCause.AUDIT_FAILED:
             return Outcome.AUDIT_FAILED
+        case EndCause.IDLE_TIMEOUT | EndCause.TIME_LIMIT:
+            return Outcome.TIMED_OUT
         case (EndCause.PROTOCOL_ERROR | EndCause.INIT_TIMEOUT | EndCause.START_FAILED
               | EndCause.INTERNAL_ERROR):
             # A client that broke the protocol (a malformed init, or none in time), a

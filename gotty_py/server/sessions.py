@@ -33,6 +33,8 @@ def session_settings(options: Options, titles: Titles, hostname: str) -> Session
         height=options.height,
         reconnect_seconds=options.reconnect_time if options.enable_reconnect else None,
         preferences=options.preferences,
+        idle_timeout=options.idle_timeout,
+        max_session_time=options.max_session_time,
     )
 
 

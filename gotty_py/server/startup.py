@@ -43,7 +43,8 @@ class StartupError(Exception):
 
 NON_NEGATIVE = ("width", "height", "max_connection", "handshake_concurrency", "handshake_rate",
                 "timeout", "reconnect_time", "init_timeout", "ws_ping_interval",
-                "ws_ping_timeout", "cleanup_timeout", "drain_timeout")
+                "ws_ping_timeout", "cleanup_timeout", "drain_timeout", "idle_timeout",
+                "max_session_time")
 
 
 def check_options(options: Options) -> None:

@@ -82,6 +82,10 @@ class SessionSettings:
     height: int = 0
     reconnect_seconds: int | None = None
     preferences: Mapping[str, Any] = field(default_factory=dict)
+    # Seconds without input from the client, and seconds of running, after which the
+    # session is ended (--idle-timeout, --max-session-time); 0: never.
+    idle_timeout: int = 0
+    max_session_time: int = 0
 
 
 class SessionObserver:
@@ -205,6 +209,55 @@ class _Observers:
                 log.exception("session observer %s.on_end failed", type(observer).__name__)
 
 
+class _Limits:
+    """A running session's two clocks: time since the client's last input, and time since
+    the start. One timer each; a keystroke only notes the time (no timer is rescheduled per
+    frame), and the idle timer, when it fires early, waits for what is left.
+
+    Pings and resizes are not input: the page pings every 30 s and a resize is no sign that
+    anyone is there. Input a read-only client sends counts (it came from a person), even
+    though it is not written.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._idle = 0
+        self._last_input = 0.0
+        self._timers: list[asyncio.TimerHandle] = []
+
+    def arm(self, idle: int, lifetime: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_input = loop.time()
+        if idle > 0:
+            self._idle = idle
+            self._timers.append(loop.call_later(idle, self._check_idle))
+        if lifetime > 0:
+            self._timers.append(loop.call_later(lifetime, self._end, EndCause.TIME_LIMIT,
+                                                f"session time limit of {lifetime} s reached"))
+
+    def input_seen(self) -> None:
+        if self._idle:
+            self._last_input = asyncio.get_running_loop().time()
+
+    def cancel(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def _check_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        left = self._last_input + self._idle - loop.time()
+        if left > 0:
+            self._timers.append(loop.call_later(left, self._check_idle))
+            return
+        self._end(EndCause.IDLE_TIMEOUT, f"idle for {self._idle} s (no input)")
+
+    def _end(self, cause: EndCause, detail: str) -> None:
+        # 1008: a limit of this server's, like a refusal; the page shows the reason and,
+        # unlike after 1000, does not reconnect (an unattended tab must not reopen sessions).
+        self._session.abort(cause, detail, CloseCode.POLICY_VIOLATION)
+
+
 async def _wait_all(waits: list[Awaitable[None]]) -> None:
     for wait in waits:
         await wait
@@ -253,6 +306,7 @@ class Session:
         self._done = asyncio.get_running_loop().create_future()
         self._tasks: set[asyncio.Task[None]] = set()
         self._starter: asyncio.Task[None] | None = None
+        self._limits = _Limits(self)
 
     @property
     def state(self) -> State:
@@ -364,6 +418,7 @@ class Session:
         if self._ended():  # ended while spawning: _finish closes the process
             return
         self._state = advance(self._state, State.RUNNING)
+        self._limits.arm(self.settings.idle_timeout, self.settings.max_session_time)
         self.title = self.settings.render_title(facts, self.slave_info.variables)
         self._observers.on_start(self)
         self._send_initial_frames()
@@ -395,6 +450,7 @@ class Session:
                                           CloseCode.PROTOCOL_ERROR))
             return
         if isinstance(event, protocol.Input):
+            self._limits.input_seen()
             if self.launch.permit_write and event.data:
                 self.bytes_in += len(event.data)
                 self._observers.on_input(event.data)
@@ -410,6 +466,7 @@ class Session:
         assert self.slave is not None and self.launch is not None
         slave, writable = self.slave, self.launch.permit_write
         try:
+            self._limits.input_seen()
             for data in self._decoder.input_chunks(frame, INPUT_PIECE):
                 if self._state is not State.RUNNING:
                     return
@@ -498,6 +555,7 @@ class Session:
         if self._ended():
             return
         self._state = advance(self._state, State.ENDED)
+        self._limits.cancel()
         self._pending.clear()
         if code is not None:
             # After the output already sent: "the last output is always delivered".

@@ -56,6 +56,8 @@ class EndCause(StrEnum):
     # The client stopped reading and was dropped with output still owed to it (`Undelivered`).
     CLIENT_STALLED = "client-stalled"
     INTERNAL_ERROR = "internal-error"  # a bug; logged with its traceback
+    IDLE_TIMEOUT = "idle-timeout"  # no input from the client within --idle-timeout
+    TIME_LIMIT = "time-limit"  # running for --max-session-time
 
 
 class Disconnect(StrEnum):
