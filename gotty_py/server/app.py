@@ -35,7 +35,7 @@ from .handshakes import HandshakeLimiter
 from .health import HealthCheck
 from .hosts import allowed_hosts
 from .limits import MAX_HEADER_SIZE, MAX_MESSAGE_SIZE, MAX_REQUEST_BODY
-from .listen import ListenKind, listener_from_options, socket_url
+from .listen import Listener, ListenKind, listener_from_options, socket_url
 from .metrics import ServerMetrics
 from .ops import OperationsListener, Readiness, ops_port
 from .plugins import plugins_from_options
@@ -65,7 +65,8 @@ class GottyServer:
     """Everything one running gotty-py shares between its connections."""
 
     def __init__(self, options: Options, command: Sequence[str], backend: Backend,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None,
+                 listener: Listener | None = None) -> None:
         if not command:
             raise StartupError(ExitCode.NO_COMMAND, "No command given.")
         self.options = options
@@ -73,8 +74,9 @@ class GottyServer:
         environ = dict(os.environ if environ is None else environ)
         hostname = socket.gethostname()
         check_options(options)
-        # Before anything else may start a process: the activated sockets are not inherited.
-        self.listener = listener_from_options(options, os.environ)
+        # Given by the composition root, which takes activated sockets (and LISTEN_*) before
+        # the backend copies the environment; made here when not given (in-process tests).
+        self.listener = listener or listener_from_options(options, os.environ)
         try:
             backend.check_command(self.command)
         except CommandUnusable as exc:
