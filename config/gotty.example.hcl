@@ -3,7 +3,7 @@
 // default; uncomment a line to change it. Keys are case-insensitive.
 // Environment variables (GOTTY_*) and flags override this file.
 
-// IP address to listen on.
+// IP address to listen on, or unix:/path for a Unix socket (see --unix-socket-mode); systemd socket activation (LISTEN_FDS) takes the place of both address and port.
 // address = "0.0.0.0"
 
 // Port number to listen on (0 picks a free port).
@@ -200,6 +200,15 @@
 
 // Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For header names the real client (in logs, audit and titles); ignored from any other peer.
 // trusted_proxies = ""
+
+// Request header (e.g. X-Forwarded-User) in which an authenticating reverse proxy names the user: believed only from --trusted-proxies peers, which must send it; it becomes the session's user (GOTTY_USER, titles, audit). Every request from another peer is refused (403). With launch tokens, the token's sub must equal it.
+// auth_proxy_header = ""
+
+// Permissions (octal) of the Unix socket that --address unix:/path creates.
+// unix_socket_mode = "0600"
+
+// Group (name or number) given the Unix socket that --address unix:/path creates (empty: the server's own).
+// unix_socket_group = ""
 
 // Seconds SIGTERM gives the open sessions to end, with their cleanup and audit, before cleanup hooks still running are killed and the server exits 0 (0 = no limit); must exceed the close timeout plus 5 s.
 // drain_timeout = 25

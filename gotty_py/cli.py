@@ -25,6 +25,7 @@ from .config import ConfigError, load_options
 from .logformat import LogFormat, install
 from .options import OPTION_SPECS, Options, OptionSpec, format_default
 from .server.app import GottyServer
+from .server.listen import listener_from_options
 from .server.startup import ExitCode, StartupError
 
 log = logging.getLogger("gotty_py")
@@ -135,7 +136,10 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
 
 async def _serve(options: Options, command: list[str]) -> int:
     instance = Instance.current()
-    server = GottyServer(options, command, backend_from_options(options, os.environ, instance))
+    # First: socket activation takes LISTEN_* out of the environment the backend copies.
+    listener = listener_from_options(options, os.environ)
+    server = GottyServer(options, command, backend_from_options(options, os.environ, instance),
+                         listener=listener)
     try:
         watchdog = crash_guard_from_options(options, instance, os.environ)
     except OSError as exc:

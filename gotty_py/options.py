@@ -76,7 +76,9 @@ def option(
 class Options:
     """The merged configuration of one gotty-py server (default < file < env < flag)."""
 
-    address: str = option("0.0.0.0", "IP address to listen on", flag="address", short="a")
+    address: str = option("0.0.0.0", "IP address to listen on, or unix:/path for a Unix socket "
+                          "(see --unix-socket-mode); systemd socket activation (LISTEN_FDS) "
+                          "takes the place of both address and port", flag="address", short="a")
     port: str = option("8080", "Port number to listen on (0 picks a free port)",
                        flag="port", short="p")
     path: str = option("/", "Base path of every URL, e.g. /console/", flag="path", short="m",
@@ -260,6 +262,19 @@ class Options:
                                   "whose X-Forwarded-For header names the real client (in "
                                   "logs, audit and titles); ignored from any other peer",
                                   flag="trusted-proxies", origin="gotty-py")
+    auth_proxy_header: str = option("", "Request header (e.g. X-Forwarded-User) in which an "
+                                    "authenticating reverse proxy names the user: believed "
+                                    "only from --trusted-proxies peers, which must send it; it "
+                                    "becomes the session's user (GOTTY_USER, titles, audit). "
+                                    "Every request from another peer is refused (403). With "
+                                    "launch tokens, the token's sub must equal it",
+                                    flag="auth-proxy-header", origin="gotty-py")
+    unix_socket_mode: str = option("0600", "Permissions (octal) of the Unix socket that "
+                                   "--address unix:/path creates", flag="unix-socket-mode",
+                                   origin="gotty-py")
+    unix_socket_group: str = option("", "Group (name or number) given the Unix socket that "
+                                    "--address unix:/path creates (empty: the server's own)",
+                                    flag="unix-socket-group", origin="gotty-py")
     drain_timeout: int = option(25, "Seconds SIGTERM gives the open sessions to end, with their "
                                 "cleanup and audit, before cleanup hooks still running are "
                                 "killed and the server exits 0 (0 = no limit); must exceed "
@@ -427,6 +442,22 @@ def parse_port_or_empty(text: str) -> str:
     return str(int(stripped))
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an RFC 9110 token
+
+
+def parse_socket_mode(text: str) -> int:
+    """`0660`, `660` or `0o660`: the permission bits of a Unix socket (no set-id or sticky
+    bits: they mean nothing on a socket)."""
+    stripped = text.strip().lower().removeprefix("0o")
+    if not stripped or not all(c in "01234567" for c in stripped) or int(stripped, 8) > 0o777:
+        raise OptionValueError(f"expected octal permissions 0000-0777 (e.g. 0660), got {text!r}")
+    return int(stripped, 8)
+
+
+def format_socket_mode(mode: int) -> str:
+    return f"{mode:04o}"
+
+
 def _checked_text(spec: OptionSpec, text: str) -> str:
     """String options whose value has a grammar, checked where every source is named."""
     if spec.name == "log_format":
@@ -438,6 +469,12 @@ def _checked_text(spec: OptionSpec, text: str) -> str:
         parse_host_patterns(text)
     elif spec.name == "ops_port":
         return parse_port_or_empty(text)
+    elif spec.name == "auth_proxy_header":
+        if text and not _HEADER_NAME.fullmatch(text):
+            raise OptionValueError(f"expected an HTTP header name (e.g. X-Forwarded-User), "
+                                   f"got {text!r}")
+    elif spec.name == "unix_socket_mode":
+        return format_socket_mode(parse_socket_mode(text))
     return text
 
 

@@ -12,11 +12,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -163,8 +164,9 @@ def _pump(stream: Iterable[str], lines: list[str]) -> None:
 
 def start_gotty(*args: str, env: Mapping[str, str] | None = None, expect_url: bool = True,
                 cwd: str | os.PathLike[str] | None = None, home: str | None = None,
-                module: str = "gotty_py") -> GottyProcess:
-    """Start `python -m gotty_py ARGS` (or another entry module) and wait for its URL line."""
+                module: str = "gotty_py", pass_fds: Sequence[int] = ()) -> GottyProcess:
+    """Start `python -m gotty_py ARGS` (or another entry module) and wait for its URL line;
+    `pass_fds` stay open in the child (socket activation)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GOTTY_")}
     full_env["HOME"] = home or str(Path(os.environ.get("TMPDIR", "/tmp")) / "gotty-test-home")
     Path(full_env["HOME"]).mkdir(parents=True, exist_ok=True)
@@ -174,7 +176,7 @@ def start_gotty(*args: str, env: Mapping[str, str] | None = None, expect_url: bo
     process = subprocess.Popen(
         [sys.executable, "-m", module, *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        text=True, cwd=cwd or ROOT, env=full_env,
+        text=True, cwd=cwd or ROOT, env=full_env, pass_fds=tuple(pass_fds),
     )
     handle = GottyProcess(process)
     assert process.stdout is not None
@@ -217,10 +219,11 @@ class Client:
                  headers: list[str] | None = None, origin: str | None = None,
                  timeout: float = 15.0, sslopt: dict[str, Any] | None = None,
                  host: str | None = None,
-                 sockopt: list[tuple[int, int, int]] | None = None) -> None:
+                 sockopt: list[tuple[int, int, int]] | None = None,
+                 sock: socket.socket | None = None) -> None:
         """`host` replaces the Host header; `sockopt` (level, name, value) are set before the
         connect: e.g. a small SO_RCVBUF, for a client whose kernel holds little of what it
-        has not read."""
+        has not read; `sock` is a connected socket to speak over (a Unix socket)."""
         self.ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=sslopt,
                                       sockopt=sockopt)
         options: dict[str, Any] = {"timeout": timeout, "header": headers or []}
@@ -228,6 +231,8 @@ class Client:
             options["host"] = host
         if subprotocols is not None:
             options["subprotocols"] = subprotocols
+        if sock is not None:
+            options["socket"] = sock
         if origin is not None:
             options["origin"] = origin
         else:

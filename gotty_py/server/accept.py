@@ -8,7 +8,9 @@ failure stops watching the socket for a back-off (0.1 s, doubling to 1 s, reset 
 accepted connection) and is logged at most once per `LOG_INTERVAL` with the count; the
 connections wait in the kernel's backlog meanwhile. Everything else Tornado does with an
 accepted connection (TLS, the HTTP connection) is unchanged: the socket goes to the same
-callback Tornado's own loop would call.
+callback Tornado's own loop would call. A Unix-socket connection's address, which the
+kernel leaves empty, is replaced by its peer's credentials (`listen.UnixPeer`), read once
+here, so that every request on it can name its client.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from typing import Any
 
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream
+
+from .listen import unix_peer
 
 log = logging.getLogger("gotty_py.server")
 
@@ -116,3 +121,9 @@ class ListeningServer(HTTPServer):
             loop = AcceptLoop(sock, self._handle_connection)
             self._sockets[sock.fileno()] = sock
             self._handlers[sock.fileno()] = loop.stop
+
+    def handle_stream(self, stream: IOStream, address: Any) -> None:
+        sock = stream.socket
+        if sock is not None and sock.family == socket.AF_UNIX:
+            address = unix_peer(sock)
+        super().handle_stream(stream, address)

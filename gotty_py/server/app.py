@@ -29,11 +29,13 @@ from ..options import Options
 from . import handlers
 from .accept import ListeningServer
 from .admission import Admission
+from .auth_proxy import auth_proxy
 from .delivery import Liveness
 from .handshakes import HandshakeLimiter
 from .health import HealthCheck
 from .hosts import allowed_hosts
 from .limits import MAX_HEADER_SIZE, MAX_MESSAGE_SIZE, MAX_REQUEST_BODY
+from .listen import Listener, ListenKind, listener_from_options, socket_url
 from .metrics import ServerMetrics
 from .ops import OperationsListener, Readiness, ops_port
 from .plugins import plugins_from_options
@@ -63,7 +65,8 @@ class GottyServer:
     """Everything one running gotty-py shares between its connections."""
 
     def __init__(self, options: Options, command: Sequence[str], backend: Backend,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None,
+                 listener: Listener | None = None) -> None:
         if not command:
             raise StartupError(ExitCode.NO_COMMAND, "No command given.")
         self.options = options
@@ -71,6 +74,9 @@ class GottyServer:
         environ = dict(os.environ if environ is None else environ)
         hostname = socket.gethostname()
         check_options(options)
+        # Given by the composition root, which takes activated sockets (and LISTEN_*) before
+        # the backend copies the environment; made here when not given (in-process tests).
+        self.listener = listener or listener_from_options(options, os.environ)
         try:
             backend.check_command(self.command)
         except CommandUnusable as exc:
@@ -78,6 +84,7 @@ class GottyServer:
         _check_drain(options, backend)
         titles = Titles(title_template(options), {
             "command": self.command[0], "argv": self.command[1:], "hostname": hostname})
+        proxies = trusted_proxies(options.trusted_proxies)
         self.plugins = plugins_from_options(options, self.command, environ, hostname)
         self.verifier = self.plugins.grant.verifier
         self.admission = Admission(once=options.once, max_connection=options.max_connection,
@@ -94,8 +101,10 @@ class GottyServer:
             admission=self.admission,
             sessions=SessionFactory(session_settings(options, titles, hostname), backend,
                                     self.plugins),
-            hosts=allowed_hosts(options.address, options.allowed_hosts, hostname),
-            proxies=trusted_proxies(options.trusted_proxies),
+            hosts=allowed_hosts(self.listener.host_address or options.address,
+                                options.allowed_hosts, hostname),
+            proxies=proxies,
+            auth_proxy=auth_proxy(options.auth_proxy_header, proxies),
             refusals=self.plugins.metrics or NOT_COUNTED,
             liveness=Liveness(ping_interval=options.ws_ping_interval,
                               # 0: as long as the interval (Tornado's rule, kept)
@@ -161,6 +170,29 @@ class GottyServer:
                         "found by their session marker only")
         get_reaper()
         application = self.build_application()
+        scheme = "https" if self.ssl_context else "http"
+        if self.listener.kind is ListenKind.TCP:
+            sockets = self._bind_tcp(scheme)
+        else:
+            sockets = self.listener.bind()
+            self.urls = [socket_url(sock, scheme, self.site.base_path) for sock in sockets]
+        # No route takes a body; the routes answer 413 before reading one (handlers.py),
+        # and this is the backstop. The read buffer must hold the largest message and the
+        # one read-chunk beyond it that a stream may already hold.
+        self.http_server = ListeningServer(application, ssl_options=self.ssl_context,
+                                           xheaders=False, max_header_size=MAX_HEADER_SIZE,
+                                           max_body_size=MAX_REQUEST_BODY,
+                                           max_buffer_size=MAX_MESSAGE_SIZE + 1024 * 1024)
+        self.http_server.add_sockets(sockets)
+        if self.ops is not None:
+            self.ops_url = self.ops.start()
+        for feature in self.plugins.features:
+            feature.start()
+        self._arm_timeout()
+        return self.urls
+
+    def _bind_tcp(self, scheme: str) -> list[socket.socket]:
+        """The sockets of `--address` and `--port`, and their URLs in `self.urls`."""
         try:
             port = int(self.options.port)
         except ValueError:
@@ -175,16 +207,7 @@ class GottyServer:
                                f"failed to listen at {address}:{port}: {reason}") from None
         for sock in sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # No route takes a body; the routes answer 413 before reading one (handlers.py),
-        # and this is the backstop. The read buffer must hold the largest message and the
-        # one read-chunk beyond it that a stream may already hold.
-        self.http_server = ListeningServer(application, ssl_options=self.ssl_context,
-                                           xheaders=False, max_header_size=MAX_HEADER_SIZE,
-                                           max_body_size=MAX_REQUEST_BODY,
-                                           max_buffer_size=MAX_MESSAGE_SIZE + 1024 * 1024)
-        self.http_server.add_sockets(sockets)
         bound_port = sockets[0].getsockname()[1]
-        scheme = "https" if self.ssl_context else "http"
         host = address if address not in ("", "0.0.0.0", "::") else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
@@ -192,12 +215,7 @@ class GottyServer:
         if address in ("", "0.0.0.0", "::"):
             for ip in _interface_addresses():
                 self.urls.append(f"{scheme}://{ip}:{bound_port}{self.site.base_path}")
-        if self.ops is not None:
-            self.ops_url = self.ops.start()
-        for feature in self.plugins.features:
-            feature.start()
-        self._arm_timeout()
-        return self.urls
+        return sockets
 
     async def wait(self) -> int:
         """Wait until the server is done (--once, --timeout, or a signal); the exit code."""
@@ -273,6 +291,7 @@ class GottyServer:
     def _stop_listening(self) -> None:
         if self.http_server is not None:
             self.http_server.stop()
+        self.listener.close()
 
     def _finish_if_idle(self) -> None:
         if self._graceful and not len(self.admission):

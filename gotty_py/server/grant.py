@@ -6,8 +6,11 @@ token must equal the credential. In JWT mode the launch token (or the reconnect 
 stands for an earlier one) must be valid too, and alone decides the extra arguments, the
 user and (only downwards) write permission; `?arg=` values are never read then. Without
 JWT, `?arg=` values are appended only with --permit-arguments. The init's query string is
-parsed once. A shared store (several replicas) that cannot answer refuses the launch
-(`STORE_UNREACHABLE`): a token or ticket is never accepted without its single-use check.
+parsed once. Behind an authenticating proxy (`--auth-proxy-header`) the proxy's user is the
+session's user; in JWT mode the token (or its ticket) must also be for that user (`sub`
+equal to it), so that a token leaked to another user of the proxy is worth nothing. A
+shared store (several replicas) that cannot answer refuses the launch (`STORE_UNREACHABLE`):
+a token or ticket is never accepted without its single-use check.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"
 # The close reason while the shared store of used tokens and tickets does not answer.
 STORE_UNREACHABLE = "launch refused: the shared token store is unreachable"
 TICKET_REFUSED = "reconnect ticket expired or already used"
+OTHER_USER = "launch token is for another user"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class ClientInfo:
 
     remote_addr: str
     headers: Mapping[str, str]
+    proxy_user: str | None = None  # the authenticating proxy's user (--auth-proxy-header)
 
     def header_items(self) -> list[tuple[str, str]]:
         get_list = getattr(self.headers, "get_list", None)
@@ -103,6 +108,7 @@ class LaunchGrant:
         self.permit_write = options.permit_write
         self.permit_arguments = options.permit_arguments
         self.pass_headers = options.pass_headers
+        self.proxy_user_required = bool(options.auth_proxy_header)
         self.verifier = verifier
         self.tickets = tickets
         self._listener: GrantListener = listener or _NoListener()
@@ -122,12 +128,15 @@ class LaunchGrant:
     async def _decide(self, init: InitMessage, client: ClientInfo) -> Launch:
         if not token_matches(init.auth_token, self.credential):
             raise Refused("unauthorized")
+        if self.proxy_user_required and client.proxy_user is None:
+            raise Refused("unauthorized")  # the site refuses such a request before this
         query = parse_query(init.arguments)
         if self.verifier is None:
             args = query.get("arg", []) if self.permit_arguments else []
-            return Launch(argv=(*self.command, *args), permit_write=self.permit_write)
+            return Launch(argv=(*self.command, *args), permit_write=self.permit_write,
+                          user=client.proxy_user)
         try:
-            launch, how = await self._jwt_launch(query)
+            launch, how = await self._jwt_launch(query, client)
         except StoreUnavailable as exc:
             log.error("Launch refused for %s: the shared token store is unreachable: %s",
                       client.remote_addr, exc, extra={"client": client.remote_addr})
@@ -138,7 +147,8 @@ class LaunchGrant:
                  extra={"client": client.remote_addr, "user": launch.user})
         return launch
 
-    async def _jwt_launch(self, query: Mapping[str, list[str]]) -> tuple[Launch, str]:
+    async def _jwt_launch(self, query: Mapping[str, list[str]],
+                          client: ClientInfo) -> tuple[Launch, str]:
         """The launch a token or ticket grants, with its reconnect ticket; StoreUnavailable
         passes through (the caller refuses)."""
         tickets = query.get("ticket", []) if self.tickets is not None else []
@@ -146,6 +156,11 @@ class LaunchGrant:
             launch, how = await self._redeem_ticket(tickets), "Reconnect ticket"
         else:
             launch, how = await self._verify_token(query.get("jwt", [])), "Launch token"
+        if client.proxy_user is not None and launch.user != client.proxy_user:
+            log.warning("%s refused: it is for user %r, the authenticating proxy says %r",
+                        how, launch.user, client.proxy_user,
+                        extra={"client": client.remote_addr, "user": client.proxy_user})
+            raise Refused(OTHER_USER)
         if self.tickets is not None:
             try:
                 ticket = await self.tickets.issue(launch)

@@ -19,6 +19,7 @@ import tornado.web
 from tornado.http1connection import HTTP1Connection
 
 from ..auth.basic import REALM, BasicAuthResult, check_basic_auth
+from .auth_proxy import AuthProxyRefused
 from .fetch_metadata import script_refused
 from .limits import MAX_REQUEST_BODY
 from .refusals import ConnectionRefusal
@@ -155,8 +156,8 @@ class TokenSafeLogging:
 
 class SiteRoute(NoRequestBody, TokenSafeLogging):
     """Mixed into every non-WebSocket route: the security headers, then the body limit, the
-    Host check, the fetch-metadata check for the page's scripts, and Basic auth, in that
-    order."""
+    Host check, the authenticating proxy's header, the fetch-metadata check for the page's
+    scripts, and Basic auth, in that order."""
 
     site: Site
 
@@ -172,6 +173,10 @@ class SiteRoute(NoRequestBody, TokenSafeLogging):
         if refuse_request_body(handler):
             return
         if not require_served_host(handler, self.site):
+            return
+        proxied = self.site.proxy_user(self.request)
+        if isinstance(proxied, AuthProxyRefused):
+            refuse(handler, self.site, proxied.reason, proxied.text, proxied.detail)
             return
         if self.is_page_script():
             refused = script_refused(self.request.headers.get("Sec-Fetch-Site"),

@@ -39,8 +39,9 @@ LOOPBACK_NAMES = ("localhost",)
 
 
 def is_loopback_listener(address: str) -> bool:
-    """`127.x.y.z`, `::1` or `localhost`: only this machine can connect."""
-    if address.lower() in LOOPBACK_NAMES:
+    """`127.x.y.z`, `::1`, `localhost` or a Unix socket (`unix:...`): only this machine
+    can connect (to a Unix socket, a proxy or a tool like curl, which send `localhost`)."""
+    if address.lower() in LOOPBACK_NAMES or address.startswith("unix:"):
         return True
     try:
         return ipaddress.ip_address(address.strip("[]")).is_loopback

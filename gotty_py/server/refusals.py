@@ -25,6 +25,8 @@ class ConnectionRefusal(StrEnum):
     HANDSHAKE_CONCURRENCY = "handshake-concurrency"  # the address has too many unstarted
     HANDSHAKE_RATE = "handshake-rate"  # the address handshakes too often
     REQUEST_BODY = "request-body"  # a /ws request with a body (413)
+    AUTH_PROXY_UNTRUSTED = "auth-proxy-untrusted"  # --auth-proxy-header: not via the proxy
+    AUTH_PROXY_USER = "auth-proxy-user"  # from the proxy, without one valid user header
 
 
 class RefusalCounter(Protocol):

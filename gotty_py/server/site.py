@@ -3,8 +3,10 @@
 Rules of this module: `Site` is made once by the server and handed to every route; the
 handlers depend on it and on nothing else of the server (no reference back to
 `GottyServer`, so no import cycle). `Site.client_address` is how every log line, session,
-audit record and title names the client: the TCP peer (`peer_address`), or the address a
-trusted proxy forwarded for (`proxies.py`). What happens before a session exists (a refused
+audit record and title names the client: the TCP peer (`peer_address`), the credentials of a
+Unix-socket peer (`unix:uid=1000,pid=4242`, `listen.py`), or the address a trusted proxy
+forwarded for (`proxies.py`). `Site.proxy_user` is the user an authenticating proxy named
+(`auth_proxy.py`), or why the request is refused. What happens before a session exists (a refused
 connection) is counted through the `refusals` it was built with.
 """
 
@@ -17,11 +19,13 @@ import tornado.httputil
 
 from ..webtty.session import Master, Session
 from .admission import Admission, Slot
+from .auth_proxy import AuthProxy, AuthProxyRefused
 from .delivery import Liveness
 from .grant import ClientInfo
 from .handshakes import HandshakeLimiter
 from .hosts import AllowedHosts
 from .limits import INIT_MESSAGE_FLOOR
+from .listen import UnixPeer
 from .proxies import NO_PROXIES, TrustedProxies
 from .refusals import NOT_COUNTED, RefusalCounter
 from .sessions import SessionFactory
@@ -47,6 +51,7 @@ class Site:
     init_message_limit: int = 64 * INIT_MESSAGE_FLOOR
     handshakes: HandshakeLimiter = field(
         default_factory=lambda: HandshakeLimiter(concurrency=0, rate=0))
+    auth_proxy: AuthProxy | None = None  # --auth-proxy-header
 
     def client_address(self, request: tornado.httputil.HTTPServerRequest) -> str:
         """The client as everyone names it: from a trusted proxy, the address it forwarded
@@ -54,15 +59,29 @@ class Site:
         return self._forwarded_for(request) or peer_address(request)
 
     def client_host(self, request: tornado.httputil.HTTPServerRequest) -> str:
-        """The same client without the peer's port (the Basic auth log lines)."""
+        """The same client without the peer's port (the Basic auth log lines, the
+        handshake limits); a Unix-socket peer without its pid."""
+        unix = _unix_peer(request)
+        if unix is not None:
+            return unix.host
         return self._forwarded_for(request) or str(request.remote_ip)
+
+    def proxy_user(self, request: tornado.httputil.HTTPServerRequest
+                   ) -> str | AuthProxyRefused | None:
+        """The user the authenticating proxy named (None: no `--auth-proxy-header`), or
+        why the request is refused."""
+        if self.auth_proxy is None:
+            return None
+        return self.auth_proxy.user(peer_ip(request),
+                                    request.headers.get_list(self.auth_proxy.header))
 
     def _forwarded_for(self, request: tornado.httputil.HTTPServerRequest) -> str | None:
         if not self.proxies:
             return None
-        peer = _peer(request)
-        return self.proxies.client(peer[0] if peer else str(request.remote_ip),
-                                   request.headers.get_list("X-Forwarded-For"))
+        ip = peer_ip(request)
+        if ip is None:  # a Unix-socket peer has no address a proxy list could name
+            return None
+        return self.proxies.client(ip, request.headers.get_list("X-Forwarded-For"))
 
     def open_session(self, master: Master, client: ClientInfo, slot: Slot) -> Session:
         """The admitted connection's session, observed last by its slot (the `--once`
@@ -80,8 +99,26 @@ def _peer(request: tornado.httputil.HTTPServerRequest) -> tuple[str, int] | None
     return None
 
 
+def _unix_peer(request: tornado.httputil.HTTPServerRequest) -> UnixPeer | None:
+    context = getattr(request.connection, "context", None)
+    peer = getattr(context, "address", None)
+    return peer if isinstance(peer, UnixPeer) else None
+
+
+def peer_ip(request: tornado.httputil.HTTPServerRequest) -> str | None:
+    """The TCP peer's IP address; None for a Unix-socket peer."""
+    if _unix_peer(request) is not None:
+        return None
+    peer = _peer(request)
+    return peer[0] if peer else str(request.remote_ip)
+
+
 def peer_address(request: tornado.httputil.HTTPServerRequest) -> str:
-    """`host:port` of the TCP peer (`[v6]:port`), else Tornado's remote_ip."""
+    """`host:port` of the TCP peer (`[v6]:port`), a Unix-socket peer's credentials, else
+    Tornado's remote_ip."""
+    unix = _unix_peer(request)
+    if unix is not None:
+        return str(unix)
     peer = _peer(request)
     if peer is not None:
         host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]

@@ -33,6 +33,7 @@ from ..webtty.protocol import CloseCode
 from ..webtty.session import Session
 from ..webtty.state import Disconnect, EndCause, State, Undelivered
 from .admission import Slot
+from .auth_proxy import AuthProxyRefused
 from .delivery import TICK, DeliveryWatch, Liveness, Verdict, frame_size
 from .fetch_metadata import websocket_refused
 from .grant import ClientInfo
@@ -249,6 +250,7 @@ class TermSocketHandler(NoRequestBody, TokenSafeLogging, tornado.websocket.WebSo
         self.master: WebSocketMaster | None = None
         self._init_deadline: asyncio.TimerHandle | None = None
         self._remote_addr: str | None = None
+        self._proxy_user: str | None = None  # named by the authenticating proxy
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # GoTTY's /ws carries no Server header
@@ -305,6 +307,11 @@ class TermSocketHandler(NoRequestBody, TokenSafeLogging, tornado.websocket.WebSo
             # Before Basic auth: a rebinding page learns nothing, not even the realm.
             self._refuse(ConnectionRefusal.HOST, 403, HOST_REFUSED, host_refused_detail(host))
             return
+        proxied = self.site.proxy_user(self.request)
+        if isinstance(proxied, AuthProxyRefused):
+            self._refuse(proxied.reason, 403, proxied.text, proxied.detail)
+            return
+        self._proxy_user = proxied
         if not require_basic_auth(self, self.site):
             self.site.refusals.refused(ConnectionRefusal.BASIC_AUTH)
             return
@@ -376,7 +383,8 @@ class TermSocketHandler(NoRequestBody, TokenSafeLogging, tornado.websocket.WebSo
         self.set_nodelay(True)
         assert self.slot is not None
         self.master = WebSocketMaster(self, self.site.liveness)
-        client = ClientInfo(remote_addr=self.slot.remote_addr, headers=self.request.headers)
+        client = ClientInfo(remote_addr=self.slot.remote_addr, headers=self.request.headers,
+                            proxy_user=self._proxy_user)
         self.session = self.site.open_session(self.master, client, self.slot)
         deadline = self.site.init_timeout
         if deadline > 0:
