@@ -380,6 +380,20 @@ class TestFailClosed:
         assert not marker.exists()  # nothing was started
         assert end["pid"] is None
 
+    def test_a_file_in_place_of_the_directory_is_not_a_directory(self, gotty: Gotty,
+                                                                  tmp_path: Path) -> None:
+        """The docs promise `Not a directory`, with the path in the server log (makedirs
+        alone says `File exists`, which hides what is wrong)."""
+        blocker = _unusable_dir(tmp_path, "file")
+        server = gotty("--audit-dir", str(blocker), "--audit-required", "true")
+        server.wait_for_line(rf"Audit directory {blocker} is not usable \(Not a directory\)")
+        client, _ = connect(server)
+        client.frames_until_close()
+        assert client.closed is not None
+        assert client.closed.reason == "recording unavailable: Not a directory"
+        line = server.wait_for_line("cannot open a recording")
+        assert str(blocker) in line and "Not a directory" in line
+
     def test_optional_recording_lets_the_session_run(self, gotty: Gotty, tmp_path: Path) -> None:
         events = tmp_path / "events.jsonl"
         marker = tmp_path / "started"
