@@ -25,7 +25,7 @@ from .config import ConfigError, load_options
 from .logformat import LogFormat, install
 from .options import OPTION_SPECS, Options, OptionSpec, format_default
 from .server.app import GottyServer
-from .server.startup import ExitCode, StartupError
+from .server.startup import ExitCode, StartupError, jwt_policy_warnings
 
 log = logging.getLogger("gotty_py")
 
@@ -162,6 +162,8 @@ async def _run(server: GottyServer, options: Options) -> int:
         log.info("Using Basic Authentication")
     if server.verifier is not None:
         log.info("Using JWT launch tokens (%s)", server.verifier.describe())
+        for warning in jwt_policy_warnings(options):
+            log.warning("Warning: %s", warning)
         if options.permit_arguments:
             log.warning("Warning: --permit-arguments is ignored with JWT launch tokens: "
                         "arguments come only from verified tokens, never from ?arg=")
