@@ -173,6 +173,8 @@ async def _run(server: GottyServer, options: Options) -> int:
     if options.once:
         log.info("Once option is provided, accepting only one client")
     log.info("HTTP server is listening at: %s", urls[0])
+    if server.exposure:
+        log.info("%s", server.exposure)
     for url in urls[1:]:
         log.info("Alternative URL: %s", url)
     if server.ops_url:
