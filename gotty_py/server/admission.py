@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..logformat import command_line
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import SessionEnd
 from .refusals import ConnectionRefusal
@@ -156,5 +157,8 @@ class _SlotObserver(SessionObserver):
     def on_start(self, session: Session) -> None:
         self._slot.started()
         info = session.slave_info
-        log.info("Command is running for client %s with %s", self._slot.remote_addr,
-                 info.summary if info else "?", extra=session.log_fields)
+        # The whole argv, the client's ?arg= and a token's arguments included: what this
+        # session really runs, quoted, and escaped so it cannot act on a log reader's terminal.
+        argv = command_line(session.facts.argv) if session.facts else "?"
+        log.info("Command is running for client %s with %s: %s", self._slot.remote_addr,
+                 info.summary if info else "?", argv, extra=session.log_fields)
