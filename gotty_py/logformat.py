@@ -6,8 +6,7 @@ through; it decides nothing about what is logged. The text format is GoTTY's
 format writes `time`, `level`, `logger`, `message` and, where the line concerns a session,
 the context fields `session`, `user` and `client`, which callers pass with `extra=` (see
 `Session.log_fields`); a field that is not known is left out rather than written as null.
-A value from a client (a command line) is shown so that it can neither change the reader's
-terminal nor fake a line (`command_line`). This module imports nothing of gotty-py.
+This module imports nothing of gotty-py.
 """
 
 from __future__ import annotations
@@ -15,10 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import shlex
 import sys
-import unicodedata
-from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, TextIO
 
@@ -27,45 +23,6 @@ CONTEXT_FIELDS = ("session", "user", "client")
 
 _TEXT_FORMAT = "%(asctime)s %(message)s"
 _TEXT_DATE = "%Y/%m/%d %H:%M:%S"
-
-
-# Characters a terminal acts on or a reader cannot see: controls (C0, DEL, C1), format
-# characters (bidirectional overrides, zero-width), line and paragraph separators.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
-_ANSI_C = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
-           "\r": "\\r", "\x1b": "\\E", "\\": "\\\\", "'": "\\'"}
-
-
-def _hidden(char: str) -> bool:
-    return unicodedata.category(char) in _HIDDEN_CATEGORIES
-
-
-def _ansi_c(char: str) -> str:
-    if char in _ANSI_C:
-        return _ANSI_C[char]
-    if not _hidden(char):
-        return char
-    code = ord(char)
-    if code < 0x80:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-
-
-def command_line(argv: Sequence[str]) -> str:
-    """`argv` as one shell command line (shlex.join) that is safe to print on a terminal.
-
-    shlex.join leaves control characters as they are, so a client's `?arg=` or a token's
-    arguments could move the cursor, recolour or clear a log reader's terminal, or end the
-    line and fake another. A word holding any such character is written in bash's
-    ANSI-C quoting instead (`$'a\\Eb\\n'`), which still pastes back into bash as the
-    same word; every other word is shlex.quote'd."""
-    words = []
-    for word in argv:
-        if any(_hidden(char) for char in word):
-            words.append("$'" + "".join(_ansi_c(char) for char in word) + "'")
-        else:
-            words.append(shlex.quote(word))
-    return " ".join(words)
 
 
 class LogFormat(StrEnum):

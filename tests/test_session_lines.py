@@ -15,7 +15,7 @@ import subprocess
 import urllib.parse
 from pathlib import Path
 
-from gotty_py.logformat import command_line
+from gotty_py.server.commandline import command_line
 from tests.gotty import Gotty, http_request, open_session
 from tests.jwt_keys import claims, hs256, write_secret
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..logformat import command_line
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import SessionEnd
+from .commandline import command_line
 from .refusals import ConnectionRefusal
 
 log = logging.getLogger("gotty_py.server")
