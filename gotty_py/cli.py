@@ -26,7 +26,7 @@ from .logformat import LogFormat, install
 from .options import OPTION_SPECS, Options, OptionSpec, format_default
 from .server.app import GottyServer
 from .server.listen import listener_from_options
-from .server.startup import ExitCode, StartupError
+from .server.startup import ExitCode, StartupError, jwt_policy_warnings
 
 log = logging.getLogger("gotty_py")
 
@@ -166,6 +166,8 @@ async def _run(server: GottyServer, options: Options) -> int:
         log.info("Using Basic Authentication")
     if server.verifier is not None:
         log.info("Using JWT launch tokens (%s)", server.verifier.describe())
+        for warning in jwt_policy_warnings(options):
+            log.warning("Warning: %s", warning)
         if options.permit_arguments:
             log.warning("Warning: --permit-arguments is ignored with JWT launch tokens: "
                         "arguments come only from verified tokens, never from ?arg=")
@@ -175,6 +177,8 @@ async def _run(server: GottyServer, options: Options) -> int:
     if options.once:
         log.info("Once option is provided, accepting only one client")
     log.info("HTTP server is listening at: %s", urls[0])
+    if server.exposure:
+        log.info("%s", server.exposure)
     for url in urls[1:]:
         log.info("Alternative URL: %s", url)
     if server.ops_url:

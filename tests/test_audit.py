@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from gotty_py.audit.reader import Cast, read_cast, read_event_log
+from gotty_py.webtty.session import FIRST_RESIZE_WAIT
 from tests.gotty import (
     BIN,
     Client,
@@ -380,6 +381,20 @@ class TestFailClosed:
         assert not marker.exists()  # nothing was started
         assert end["pid"] is None
 
+    def test_a_file_in_place_of_the_directory_is_not_a_directory(self, gotty: Gotty,
+                                                                  tmp_path: Path) -> None:
+        """The docs promise `Not a directory`, with the path in the server log (makedirs
+        alone says `File exists`, which hides what is wrong)."""
+        blocker = _unusable_dir(tmp_path, "file")
+        server = gotty("--audit-dir", str(blocker), "--audit-required", "true")
+        server.wait_for_line(rf"Audit directory {blocker} is not usable \(Not a directory\)")
+        client, _ = connect(server)
+        client.frames_until_close()
+        assert client.closed is not None
+        assert client.closed.reason == "recording unavailable: Not a directory"
+        line = server.wait_for_line("cannot open a recording")
+        assert str(blocker) in line and "Not a directory" in line
+
     def test_optional_recording_lets_the_session_run(self, gotty: Gotty, tmp_path: Path) -> None:
         events = tmp_path / "events.jsonl"
         marker = tmp_path / "started"
@@ -558,3 +573,56 @@ def test_launch_token_user_and_claims(gotty: Gotty, tmp_path: Path) -> None:
     assert files_under(tmp_path) == sorted([path, audit / "sessions.jsonl", tmp_path / "secret"])
     for written in (path, audit / "sessions.jsonl"):
         assert token.split(".")[2] not in written.read_text()
+
+
+class TestHeaderSize:
+    """Issue 12 point 9: the header carries the size the session really started at, also
+    when the page's first resize arrives a moment after its init."""
+
+    SCRIPT = "stty size; read x"
+
+    def _late_resize(self, gotty: Gotty, tmp_path: Path, *, ours: bool) -> tuple[Cast, bytes]:
+        audit = tmp_path / "audit"
+        server = gotty("--audit-dir", str(audit), "-w", "sh", "-c", self.SCRIPT)
+        # The init alone, without the size in its TCP segment.
+        client = open_session(server, **({"GottyPy": 1} if ours else {}))
+        remote = local_addr(client)
+        if ours:
+            # Not synchronisation: the delay IS the case, a first resize that comes a
+            # moment after the init (another TCP segment), as a browser's sometimes does.
+            time.sleep(0.05)
+            client.resize(109, 27)
+            client.read_until(b"\n")
+        else:
+            client.read_until(b"\n")  # started and printed its size without any resize
+            client.resize(109, 27)
+        client.input("\r")
+        client.frames_until_close()
+        cast = check_end_line(wait_line(audit / "sessions.jsonl", remote))
+        return cast, bytes(client.output)
+
+    def test_our_pages_late_first_resize_is_the_starting_size(self, gotty: Gotty,
+                                                              tmp_path: Path) -> None:
+        cast, output = self._late_resize(gotty, tmp_path, ours=True)
+        assert (cast.header["width"], cast.header["height"]) == (109, 27)
+        assert output.startswith(b"27 109")  # the process started at that size too
+        assert not [data for _, code, data in cast.events if code == "r"]  # no resize event
+
+    def test_other_clients_do_not_wait(self, gotty: Gotty, tmp_path: Path) -> None:
+        """GoTTY's page and gotty-client may send no size: they start at once at 80x24,
+        and the late resize is an event, with the header still true to the start."""
+        cast, output = self._late_resize(gotty, tmp_path, ours=False)
+        assert (cast.header["width"], cast.header["height"]) == (80, 24)
+        assert output.startswith(b"24 80")
+        assert [data for _, code, data in cast.events if code == "r"] == ["109x27"]
+
+    def test_our_page_without_a_resize_starts_within_the_bound(self, gotty: Gotty,
+                                                               tmp_path: Path) -> None:
+        audit = tmp_path / "audit"
+        server = gotty("--audit-dir", str(audit), "sh", "-c", "stty size")
+        began = time.monotonic()
+        client = open_session(server, GottyPy=1)
+        client.frames_until_close()
+        elapsed = time.monotonic() - began
+        assert client.output.startswith(b"24 80")
+        assert FIRST_RESIZE_WAIT <= elapsed < FIRST_RESIZE_WAIT + 5

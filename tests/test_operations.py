@@ -135,7 +135,7 @@ class TestReadiness:
         audit.write_text("")
         status, body = readyz(server)
         assert status == 503
-        assert body == f"audit: recording directory {audit} unusable: File exists\n"
+        assert body == f"audit: recording directory {audit} unusable: Not a directory\n"
         assert list(tmp_path.iterdir()) == [audit]  # the probe leaves nothing behind
         audit.unlink()
         assert readyz(server) == (200, "ready\n")

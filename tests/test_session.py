@@ -76,9 +76,15 @@ class TestInitialFrames:
                             r"\[-c echo PID=\$\$; read x a0\]", title), title
 
     def test_page_title_has_no_pid(self, gotty: Gotty) -> None:
+        """No process yet: a format that needs `.pid` gives the page GoTTY's default title,
+        not `<no value>` (which a tab whose session never starts would keep)."""
+        import html
+        import socket
+
         from tests.gotty import http_request
         server = gotty("--title-format", "{{ .pid }}", "true")
-        assert "<title>&lt;no value&gt;</title>" in http_request(server.url).text
+        page = http_request(server.url).text
+        assert f"<title>{html.escape('true@' + socket.gethostname())}</title>" in page
 
 
 class TestOutput:

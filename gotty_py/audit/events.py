@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import expand_home
-from .naming import DIR_MODE, FILE_MODE
+from .naming import FILE_MODE, make_directory
 from .writer import BackgroundWriter
 
 log = logging.getLogger("gotty_py.audit")
@@ -85,7 +85,7 @@ class EventLog:
         try:
             parent = os.path.dirname(self.path)
             if parent:
-                os.makedirs(parent, mode=DIR_MODE, exist_ok=True)
+                make_directory(parent)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                                FILE_MODE)
             stat = os.fstat(self._fd)

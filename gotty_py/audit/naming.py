@@ -12,6 +12,7 @@ blocking I/O: call it off the event loop.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 from collections.abc import Sequence
@@ -31,6 +32,18 @@ DIR_MODE = 0o700
 
 class TemplateError(ValueError):
     """The file-name template cannot be used; the message says why."""
+
+
+def make_directory(path: str) -> None:
+    """`os.makedirs(path, 0700, exist_ok=True)`, but a file (or anything not a directory)
+    in the directory's place is `Not a directory` with the path, as the docs promise:
+    makedirs says `File exists`, which hides what is wrong. Blocking."""
+    try:
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    except FileExistsError:
+        if os.path.isdir(path):  # made by someone else meanwhile: what was asked for
+            return
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path) from None
 
 
 def _hash_suffix(raw: bytes) -> str:
@@ -139,7 +152,7 @@ def create_recording_file(directory: str, components: Sequence[str], unique: str
     for component in components:
         if component in ("", ".", "..") or "/" in component or "\0" in component:
             raise ValueError(f"unsafe path component {component!r}")
-    os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+    make_directory(directory)
     base = os.path.realpath(directory)
     dir_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import SessionEnd
+from .commandline import command_line
 from .refusals import ConnectionRefusal
 
 log = logging.getLogger("gotty_py.server")
@@ -160,5 +161,8 @@ class _SlotObserver(SessionObserver):
         self._admission.served = True
         self._slot.started()
         info = session.slave_info
-        log.info("Command is running for client %s with %s", self._slot.remote_addr,
-                 info.summary if info else "?", extra=session.log_fields)
+        # The whole argv, the client's ?arg= and a token's arguments included: what this
+        # session really runs, quoted, and escaped so it cannot act on a log reader's terminal.
+        argv = command_line(session.facts.argv) if session.facts else "?"
+        log.info("Command is running for client %s with %s: %s", self._slot.remote_addr,
+                 info.summary if info else "?", argv, extra=session.log_fields)

@@ -34,6 +34,7 @@ from .delivery import Liveness
 from .handshakes import HandshakeLimiter
 from .health import HealthCheck
 from .hosts import allowed_hosts
+from .interfaces import host_addresses, is_wildcard
 from .limits import MAX_HEADER_SIZE, MAX_MESSAGE_SIZE, MAX_REQUEST_BODY
 from .listen import Listener, ListenKind, listener_from_options, socket_url
 from .metrics import ServerMetrics
@@ -120,6 +121,8 @@ class GottyServer:
         self.ssl_context = ssl_context(options) if options.enable_tls else None
         self.http_server: HTTPServer | None = None
         self.urls: list[str] = []
+        # Listening on a wildcard address: the start-up line saying so (set by start()).
+        self.exposure: str | None = None
         self._stopping = False
         self._graceful = False
         self._finished: asyncio.Future[int] | None = None
@@ -208,13 +211,15 @@ class GottyServer:
         for sock in sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         bound_port = sockets[0].getsockname()[1]
-        host = address if address not in ("", "0.0.0.0", "::") else "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        self.urls = [f"{scheme}://{host}:{bound_port}{self.site.base_path}"]
-        if address in ("", "0.0.0.0", "::"):
-            for ip in _interface_addresses():
-                self.urls.append(f"{scheme}://{ip}:{bound_port}{self.site.base_path}")
+        families = {sock.family for sock in sockets}
+        if is_wildcard(address):
+            self.exposure = _exposure(address, families)
+            # Tornado binds :: with IPV6_V6ONLY: only 127.0.0.1 where IPv4 is served.
+            hosts = ["127.0.0.1" if socket.AF_INET in families else "[::1]",
+                     *host_addresses(families)]
+        else:
+            hosts = [f"[{address}]" if ":" in address else address]
+        self.urls = [f"{scheme}://{host}:{bound_port}{self.site.base_path}" for host in hosts]
         return sockets
 
     async def wait(self) -> int:
@@ -369,15 +374,12 @@ def _index_page(template: Template, titles: Titles) -> Callable[[str], str]:
     return render
 
 
-def _interface_addresses() -> list[str]:
-    """Addresses of this host other than loopback, for GoTTY's 'Alternative URL' lines."""
-    found: list[str] = []
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
-    except OSError:
-        return found
-    for info in infos:
-        ip = str(info[4][0])
-        if not ip.startswith("127.") and ip not in found:
-            found.append(ip)
-    return found
+def _exposure(address: str, families: set[socket.AddressFamily]) -> str:
+    """The start-up line for a wildcard address: whoever reaches any address of the host
+    reaches the terminal, which the loopback URL printed first does not show."""
+    kinds = " and ".join(name for family, name in ((socket.AF_INET, "IPv4"),
+                                                    (socket.AF_INET6, "IPv6"))
+                         if family in families)
+    return (f"Listening on all {kinds} interfaces (address {address or '(empty)'}): anyone "
+            "who can reach this host at any of its addresses can connect; --address "
+            "127.0.0.1 serves this machine only")

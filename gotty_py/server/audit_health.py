@@ -19,6 +19,7 @@ import asyncio
 import os
 import tempfile
 
+from ..audit.naming import make_directory
 from .audit_observer import AuditService
 
 PROBE_PREFIX = ".gotty-py-ready-"
@@ -60,7 +61,7 @@ class AuditHealth:
 def _directory_problem(directory: str) -> str | None:
     """What stops a recording from being created in `directory`, or None (in a thread)."""
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        make_directory(directory)
         fd, path = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=directory)
         os.close(fd)
         os.unlink(path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shlex
 import time
 from collections.abc import Awaitable
@@ -21,7 +20,7 @@ from typing import Any, assert_never
 from .. import __version__
 from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
 from ..audit.events import EventLog, event_log_location, utc_iso
-from ..audit.naming import NameTemplate, TemplateError
+from ..audit.naming import NameTemplate, TemplateError, make_directory
 from ..audit.writer import BackgroundWriter
 from ..backend.hooks import HookResult
 from ..config import expand_home
@@ -120,7 +119,7 @@ class AuditService:
             self.writer.submit(self.event_log.open)
         if self.directory is not None:
             try:
-                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                make_directory(self.directory)
             except OSError as exc:
                 # Not fatal: the directory may appear later; each session checks for itself.
                 log.error("Audit directory %s is not usable (%s): sessions will be %s",

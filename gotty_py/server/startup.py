@@ -164,3 +164,20 @@ def launch_token_verifier(options: Options, replay: ReplayStore) -> LaunchTokenV
             "jwt_jwks_file, jwt_public_key_file or jwt_secret_file (the command takes its "
             "arguments from the token, so no session could run without one)"))
     return verifier
+
+
+def jwt_policy_warnings(options: Options) -> list[str]:
+    """What a JWT-mode server accepts beyond what it should, for start-up warnings.
+
+    Without an audience the server accepts every token that has no `aud`; without an
+    issuer, every issuer's. One portal key commonly signs for several consoles (one per
+    cluster): a token meant for another of them would open this one (docs/jwt.md)."""
+    warnings = []
+    if not options.jwt_audience:
+        warnings.append("--jwt-audience is not set: any token this key signed without an "
+                        "audience is accepted, including one meant for another console or "
+                        "cluster; set it to this console's name (see docs/jwt.md)")
+    if not options.jwt_issuer:
+        warnings.append("--jwt-issuer is not set: a token from any issuer this key signs "
+                        "for is accepted; set it to the portal's name (see docs/jwt.md)")
+    return warnings

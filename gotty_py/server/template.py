@@ -52,6 +52,15 @@ class _Field:
             value = value[name]
         return go_format(value)
 
+    def resolves(self, data: Mapping[str, Any]) -> bool:
+        """Whether `data` has a value here (render would not print `<no value>`)."""
+        value: Any = data
+        for name in self.path:
+            if not isinstance(value, Mapping) or name not in value:
+                return False
+            value = value[name]
+        return value is not None
+
 
 class Template:
     """A parsed template: literal text and field actions, rendered against a dict."""
@@ -88,6 +97,11 @@ class Template:
             )
         path = match.group(1)
         return _Field(path=tuple(part for part in path.split(".") if part))
+
+    def complete(self, data: Mapping[str, Any]) -> bool:
+        """Whether every field the template uses has a value in `data`."""
+        return all(part.resolves(data) for part in self._parts
+                   if isinstance(part, _Field) and part.path != ("\0comment",))
 
     def render(self, data: Mapping[str, Any]) -> str:
         out: list[str] = []

@@ -11,6 +11,7 @@ resizes, ends) started by the `Backend` it was given; the grant and the observer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -69,6 +70,12 @@ DEFAULT_SIZE = (80, 24)
 # Input messages larger than this are decoded and written in pieces of this size, with the
 # event loop served between them: a 48 MiB paste must not stall every other session.
 INPUT_PIECE = 256 * 1024
+# How long a session of our page (init `GottyPy`) waits for the page's first resize before
+# it starts at the default size. The page sends it right after the init, but it can arrive
+# a moment later (another TCP segment, a proxy); the process and the recording's header
+# would then start at 80x24 and be resized at once. Bounded, so a client that never sends
+# a size still starts (docs/audit.md, "The recording").
+FIRST_RESIZE_WAIT = 0.2
 
 
 @dataclass(frozen=True)
@@ -302,6 +309,7 @@ class Session:
         self.size: tuple[int, int] | None = None
         self._decoder = protocol.ClientFrameDecoder()
         self._pending: list[bytes] = []
+        self._resize_queued = asyncio.Event()  # a resize is in _pending (or the session ended)
         self._state = State.INIT
         self._done = asyncio.get_running_loop().create_future()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -338,6 +346,8 @@ class Session:
         if self._state is State.STARTING:
             # Nothing is read from the client until the process has started (or failed).
             self._pending.append(frame)
+            if frame[:1] == bytes([protocol.RESIZE_TERMINAL]):
+                self._resize_queued.set()
             return self._started() if len(self._pending) > 64 else None
         if len(frame) > INPUT_PIECE and frame[:1] == bytes([protocol.INPUT]):
             return self._start_task(self._write_in_pieces(frame))  # no frame read meanwhile
@@ -390,6 +400,9 @@ class Session:
         try:
             self.init = protocol.parse_init(frame)
             launch = self.launch = await self._authorize(self.init)
+            if self._ended():
+                return
+            await self._first_resize(self.init)
             if self._ended():
                 return
             facts = self.facts = self._facts(launch)
@@ -481,6 +494,16 @@ class Session:
         except ProtocolError as exc:
             await self._finish(EndCause.PROTOCOL_ERROR, str(exc), CloseCode.PROTOCOL_ERROR)
 
+    async def _first_resize(self, init: InitMessage) -> None:
+        """Our page's first resize, so the process and its recording start at the page's
+        size; at most FIRST_RESIZE_WAIT, and not at all for other clients (GoTTY's page and
+        gotty-client may never send one) or when --width and --height fix the size."""
+        if (not init.gotty_py or self._resize_queued.is_set()
+                or (self.settings.width and self.settings.height)):
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._resize_queued.wait(), FIRST_RESIZE_WAIT)
+
     def _facts(self, launch: Launch) -> SessionFacts:
         return SessionFacts(
             id=self.id, started_at=self.started_at, remote_addr=self.remote_addr,
@@ -557,6 +580,7 @@ class Session:
         self._state = advance(self._state, State.ENDED)
         self._limits.cancel()
         self._pending.clear()
+        self._resize_queued.set()  # a start waiting for the first resize goes on (to end)
         if code is not None:
             # After the output already sent: "the last output is always delivered".
             self.master.close(code, protocol.close_reason(detail), flush=flush)
