@@ -23,7 +23,7 @@ from .backend.instance import Instance
 from .backends import backend_from_options, crash_guard_from_options
 from .config import ConfigError, load_options
 from .logformat import LogFormat, install
-from .options import OPTION_SPECS, Options, OptionSpec, format_default
+from .options import OPTION_SPECS, Options, OptionSpec, Origins, format_default
 from .server.app import GottyServer
 from .server.startup import ExitCode, StartupError
 
@@ -124,7 +124,7 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
         log.warning("Warning: --jwt-secret shows the secret to every user of this machine "
                     "(process list); prefer --jwt-secret-file")
     try:
-        return asyncio.run(_serve(options, command))
+        return asyncio.run(_serve(options, command, loaded.origins))
     except StartupError as exc:
         if log_format is LogFormat.JSON:  # a log pipeline gets this line as JSON too
             log.critical("Error: %s", exc)
@@ -133,9 +133,10 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
         return exc.code
 
 
-async def _serve(options: Options, command: list[str]) -> int:
+async def _serve(options: Options, command: list[str], origins: Origins) -> int:
     instance = Instance.current()
-    server = GottyServer(options, command, backend_from_options(options, os.environ, instance))
+    server = GottyServer(options, command, backend_from_options(options, os.environ, instance),
+                         origins=origins)
     try:
         watchdog = crash_guard_from_options(options, instance, os.environ)
     except OSError as exc:

@@ -25,7 +25,7 @@ from tornado.httpserver import HTTPServer
 
 from ..backend.base import Backend, CommandUnusable
 from ..backend.reaper import become_subreaper, get_reaper
-from ..options import Options
+from ..options import NO_ORIGINS, Options, Origins
 from . import handlers
 from .accept import ListeningServer
 from .admission import Admission
@@ -63,7 +63,8 @@ class GottyServer:
     """Everything one running gotty-py shares between its connections."""
 
     def __init__(self, options: Options, command: Sequence[str], backend: Backend,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None, *,
+                 origins: Origins = NO_ORIGINS) -> None:
         if not command:
             raise StartupError(ExitCode.NO_COMMAND, "No command given.")
         self.options = options
@@ -78,7 +79,8 @@ class GottyServer:
         _check_drain(options, backend)
         titles = Titles(title_template(options), {
             "command": self.command[0], "argv": self.command[1:], "hostname": hostname})
-        self.plugins = plugins_from_options(options, self.command, environ, hostname)
+        self.plugins = plugins_from_options(options, self.command, environ, hostname,
+                                            origins=origins)
         self.verifier = self.plugins.grant.verifier
         self.admission = Admission(once=options.once, max_connection=options.max_connection,
                                    listener=self)
