@@ -623,6 +623,8 @@ def format_default(spec: OptionSpec) -> str:
         return "true" if spec.default else "false"
     if spec.kind == "block":
         return "(none)"
+    if spec.name == "close_signal":
+        return signal.Signals(spec.default).name
     if spec.kind == "str":
         return f'"{spec.default}"'
     return str(spec.default)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gotty_py.config import ConfigError, load_options
-from gotty_py.options import OPTION_SPECS, SPECS_BY_NAME, Options
+from gotty_py.options import OPTION_SPECS, SPECS_BY_NAME, Options, Section, format_default
 from tests.gotty import run_gotty
 
 GOTTY_OPTIONS = {
@@ -58,6 +58,9 @@ GOTTY_DEFAULTS = {
 }
 
 
+FLAGS = {spec.flag for spec in OPTION_SPECS if spec.flag}
+
+
 def write(tmp_path: Path, text: str, name: str = "gotty.hcl") -> str:
     path = tmp_path / name
     path.write_text(text)
@@ -97,6 +100,54 @@ class TestDeclaration:
             if spec.flag:
                 assert f"--{spec.flag}" in text
                 assert f"[env: {spec.env}]" in text
+
+
+class TestHelp:
+    """Issue 12.4: -h works; the help has no Python types or stray `...`, names the close
+    signal, groups the options in their sections and says where the docs are."""
+
+    def test_short_h_is_help(self) -> None:
+        short, long = run_gotty("-h"), run_gotty("--help")
+        assert short.returncode == 0, short.stderr
+        assert short.stdout == long.stdout
+
+    def test_usage_and_types(self) -> None:
+        text = run_gotty("--help").stdout
+        assert text.startswith("Usage: gotty-py [OPTIONS] COMMAND [ARGS]...\n")
+        for wrong in ("<list[str]>", "<str>", "<int>", "]...]...", "[ARGS]......"):
+            assert wrong not in text, wrong
+        assert "-p, --port PORT" in text and "--timeout INT" in text
+
+    def test_close_signal_default_is_a_name(self) -> None:
+        text = " ".join(run_gotty("--help").stdout.split())
+        assert "(number or name) [default: SIGHUP]" in text
+        assert format_default(SPECS_BY_NAME["close_signal"]) == "SIGHUP"
+
+    def test_options_are_grouped_in_their_sections_in_order(self) -> None:
+        lines = run_gotty("--help").stdout.splitlines()
+        headings = [line[:-1] for line in lines if line.endswith(":") and not line[0].isspace()]
+        assert headings == ["Arguments", *(section.value for section in Section), "Other"]
+        # Each flag is listed under its own section's heading.
+        current = ""
+        seen: dict[str, str] = {}
+        for line in lines:
+            if line.endswith(":") and not line[0].isspace():
+                current = line[:-1]
+            for word in line.split():
+                if word.startswith("--") and word[2:] in FLAGS:
+                    seen.setdefault(word[2:], current)
+        for spec in OPTION_SPECS:
+            if spec.flag:
+                assert seen[spec.flag] == spec.section.value, spec.flag
+
+    def test_help_points_to_the_installed_docs(self) -> None:
+        text = " ".join(run_gotty("--help").stdout.split())
+        assert "python -m gotty_py.docs" in text
+        from gotty_py.docs import options_markdown
+        docs = options_markdown()
+        for section in Section:
+            assert f"\n## {section.value}\n" in docs
+        assert "| `--port` | `-p` | `port` | `GOTTY_PORT` | str | `\"8080\"` | 0–65535 |" in docs
 
 
 class TestPrecedence:
