@@ -544,8 +544,8 @@ def _port_text(spec: OptionSpec, text: str) -> str:
 
 def _checked_text(spec: OptionSpec, text: str) -> str:
     """String options whose value has a grammar, checked where every source is named."""
-    if spec.name == "ops_port" and not text.strip():
-        return ""  # no operations listener
+    if spec.name == "ops_port":
+        return parse_port_or_empty(text)  # empty: no operations listener
     if spec.minimum is not None or spec.maximum is not None:
         return _port_text(spec, text)
     if spec.name == "log_format":

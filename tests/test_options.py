@@ -429,7 +429,8 @@ class TestRanges:
         assert load({"width": 65535, "timeout": 0}).width == 65535
 
     @pytest.mark.parametrize(("name", "env", "value", "expected"), [
-        ("ops_port", "GOTTY_OPS_PORT", "65536", "expected 0-65535, got 65536"),
+        ("ops_port", "GOTTY_OPS_PORT", "65536",
+         "expected a port number (0-65535) or empty, got '65536'"),
         ("timeout", "GOTTY_TIMEOUT", "-1", "expected at least 0, got -1"),
         ("jwt_max_lifetime", "GOTTY_JWT_MAX_LIFETIME", "-5", "expected at least 0, got -5"),
         ("width", "GOTTY_WIDTH", "65536", "expected 0-65535, got 65536"),
