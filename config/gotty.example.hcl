@@ -225,3 +225,6 @@
 //   cursor_color = "#ffffff"
 //   cursor_blink = true
 // }
+
+// What an unknown key in the config file does: error (refuse to start, with a did-you-mean) or warn (log it and go on, for a GoTTY config with keys gotty-py does not know).
+// config_unknown_keys = "error"

@@ -22,8 +22,17 @@ from . import __version__
 from .backend.instance import Instance
 from .backends import backend_from_options, crash_guard_from_options
 from .config import ConfigError, load_options
+from .helptext import SectionedCommand
 from .logformat import LogFormat, install
-from .options import OPTION_SPECS, Options, OptionSpec, format_default
+from .options import (
+    OPTION_SPECS,
+    SPECS_BY_NAME,
+    Options,
+    OptionSpec,
+    Origins,
+    Section,
+    format_default,
+)
 from .server.app import GottyServer
 from .server.listen import listener_from_options
 from .server.startup import ExitCode, StartupError, jwt_policy_warnings
@@ -40,6 +49,12 @@ def _help(spec: OptionSpec) -> str:
     return f"{spec.help} {extra}"
 
 
+def _metavar(spec: OptionSpec, text: bool) -> str:
+    if spec.kind == "str" and spec.maximum is not None:
+        return "PORT"  # a number held as text (port, ops_port)
+    return "TEXT" if text else spec.kind.upper()
+
+
 def _parameter(spec: OptionSpec) -> inspect.Parameter:
     names = spec.cli_names
     if spec.kind == "bool":
@@ -50,7 +65,7 @@ def _parameter(spec: OptionSpec) -> inspect.Parameter:
         # close_signal accepts names too, so it is read as text and checked by coerce().
         text = spec.kind == "str" or spec.name == "close_signal"
         info = typer.Option(None, *names, help=_help(spec), show_default=False,
-                            metavar="TEXT" if text else spec.kind.upper())
+                            metavar=_metavar(spec, text))
         annotation = (str if text else _PY_TYPES[spec.kind]) | None
     return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=info,
                              annotation=annotation)
@@ -125,7 +140,7 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
         log.warning("Warning: --jwt-secret shows the secret to every user of this machine "
                     "(process list); prefer --jwt-secret-file")
     try:
-        return asyncio.run(_serve(options, command))
+        return asyncio.run(_serve(options, command, loaded.origins))
     except StartupError as exc:
         if log_format is LogFormat.JSON:  # a log pipeline gets this line as JSON too
             log.critical("Error: %s", exc)
@@ -134,12 +149,12 @@ def run_server(flags: dict[str, Any], command: list[str]) -> int:
         return exc.code
 
 
-async def _serve(options: Options, command: list[str]) -> int:
+async def _serve(options: Options, command: list[str], origins: Origins) -> int:
     instance = Instance.current()
     # First: socket activation takes LISTEN_* out of the environment the backend copies.
     listener = listener_from_options(options, os.environ)
     server = GottyServer(options, command, backend_from_options(options, os.environ, instance),
-                         listener=listener)
+                         listener=listener, origins=origins)
     try:
         watchdog = crash_guard_from_options(options, instance, os.environ)
     except OSError as exc:
@@ -215,15 +230,34 @@ _main_command.__annotations__ = {
     p.name: p.annotation for p in _main_command.__signature__.parameters.values()  # type: ignore[attr-defined]
 }
 
+class _GottyCommand(SectionedCommand):
+    """`--help` with the options under their declared sections."""
+
+    section_order = tuple(section.value for section in Section)
+
+    def section_of(self, name: str) -> str | None:
+        spec = SPECS_BY_NAME.get(name)
+        return spec.section.value if spec is not None else None
+
+
+_HELP_OPTIONS = ["-h", "--help"]
 app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": _HELP_OPTIONS},
 )
 app.command(
+    cls=_GottyCommand,
     help="Share COMMAND as a terminal in the browser (a Python port of GoTTY).",
-    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False},
+    epilog="Every option can also be set in the HCL config file (the key after "
+           "'config:') or by its GOTTY_* environment variable; a flag wins over both. "
+           "The options as a table: python -m gotty_py.docs (docs/options.md in the "
+           "source); an example config file: python -m gotty_py.docs hcl.",
+    # The command's own settings replace the app's: the help names are repeated here, or
+    # -h would be an unknown option.
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False,
+                      "help_option_names": _HELP_OPTIONS},
 )(_main_command)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .options import OPTION_SPECS, OptionSpec, format_default
+from .options import OPTION_SPECS, OptionSpec, Section, format_default
 
 
 def _cell(text: str) -> str:
@@ -23,11 +23,32 @@ def options_markdown() -> str:
         "",
         "Generated from `gotty_py/options.py` by `make docs`; do not edit by hand.",
         "Precedence: default < config file (HCL) < `GOTTY_*` environment < command-line flag.",
-        "",
-        "| flag | short | HCL key | environment | type | default | origin | meaning |",
-        "|---|---|---|---|---|---|---|---|",
+        "The same list, in the same sections, is printed by `gotty-py --help`; this file by",
+        "`python -m gotty_py.docs` (and the example config by `python -m gotty_py.docs hcl`).",
+        "A numeric option's range is in its `range` column: a value outside it is refused at",
+        "start-up, naming where it came from.",
     ]
-    for spec in OPTION_SPECS:
+    for section in Section:
+        specs = [spec for spec in OPTION_SPECS if spec.section is section]
+        if specs:
+            lines += ["", f"## {section.value}", "", *_table(specs)]
+    return "\n".join(lines) + "\n"
+
+
+def _range(spec: OptionSpec) -> str:
+    if spec.minimum is None and spec.maximum is None:
+        return ""
+    if spec.maximum is None:
+        return f"≥ {spec.minimum}"
+    return f"{spec.minimum}–{spec.maximum}"
+
+
+def _table(specs: list[OptionSpec]) -> list[str]:
+    lines = [
+        "| flag | short | HCL key | environment | type | default | range | origin | meaning |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for spec in specs:
         lines.append("| " + " | ".join(_cell(cell) for cell in (
             f"`--{spec.flag}`" if spec.flag else "—",
             f"`-{spec.short}`" if spec.short else "",
@@ -35,10 +56,11 @@ def options_markdown() -> str:
             f"`{spec.env}`" if spec.env else "—",
             spec.kind,
             f"`{format_default(spec)}`",
+            _range(spec),
             spec.origin,
             spec.help,
         )) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _hcl_value(spec: OptionSpec) -> str:

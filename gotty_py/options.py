@@ -14,6 +14,7 @@ import re
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal, cast
 
 ValueKind = Literal["str", "int", "bool", "float", "block"]
@@ -22,6 +23,18 @@ ValueKind = Literal["str", "int", "bool", "float", "block"]
 PathKind = Literal["", "file", "command"]
 
 ENV_PREFIX = "GOTTY_"
+
+
+class Section(Enum):
+    """Where an option is listed in `--help` and docs/options.md (the value is the title)."""
+
+    SERVER = "Server"
+    SECURITY = "Security"
+    JWT = "JWT launch tokens"
+    AUDIT = "Audit"
+    CLEANUP = "Session end and cleanup"
+    OPERATIONS = "Operations"
+    TERMINAL = "Terminal"
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,9 @@ class OptionSpec:
     hcl: str | None
     origin: str
     path: PathKind = ""
+    section: Section = Section.SERVER
+    minimum: int | None = None
+    maximum: int | None = None
 
     @property
     def env(self) -> str | None:
@@ -63,10 +79,18 @@ def option(
     kind: ValueKind | None = None,
     origin: str = "GoTTY",
     path: PathKind = "",
+    section: Section = Section.SERVER,
+    minimum: int | None = None,
+    maximum: int | None = None,
 ) -> Any:
-    """Declare an option field; `hcl=""` means the HCL key is the field name, None means none."""
+    """Declare an option field; `hcl=""` means the HCL key is the field name, None means none.
+
+    `minimum`/`maximum` bound an int option's value, or a port-like str option's number;
+    `coerce` checks them for every source, so a value out of range never reaches the server.
+    """
     meta = {"help": help, "flag": flag, "short": short, "hcl": hcl, "kind": kind,
-            "origin": origin, "path": path}
+            "origin": origin, "path": path, "section": section, "minimum": minimum,
+            "maximum": maximum}
     if isinstance(default, dict | list):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -78,215 +102,248 @@ class Options:
 
     address: str = option("0.0.0.0", "IP address to listen on, or unix:/path for a Unix socket "
                           "(see --unix-socket-mode); systemd socket activation (LISTEN_FDS) "
-                          "takes the place of both address and port", flag="address", short="a")
+                          "takes the place of both address and port", flag="address", short="a",
+                          section=Section.SERVER)
     port: str = option("8080", "Port number to listen on (0 picks a free port)",
-                       flag="port", short="p")
+                       flag="port", short="p", minimum=0, maximum=65535)
     path: str = option("/", "Base path of every URL, e.g. /console/", flag="path", short="m",
                        origin="sorenisanerd")
     permit_write: bool = option(False, "Permit clients to write to the TTY (be careful)",
-                                flag="permit-write", short="w")
+                                flag="permit-write", short="w", section=Section.SECURITY)
     credential: str = option("", "Credential for Basic Authentication (user:pass); turns Basic "
-                             "auth on", flag="credential", short="c")
+                             "auth on", flag="credential", short="c", section=Section.SECURITY)
     enable_basic_auth: bool = option(False, "Require Basic Authentication (implied by a "
-                                     "credential)", flag="enable-basic-auth")
+                                     "credential)", flag="enable-basic-auth",
+                                     section=Section.SECURITY)
     enable_random_url: bool = option(False, "Add a random string to the URL",
-                                     flag="random-url", short="r")
-    random_url_length: int = option(8, "Random URL length", flag="random-url-length")
-    enable_tls: bool = option(False, "Enable TLS/SSL", flag="tls", short="t")
+                                     flag="random-url", short="r", section=Section.SECURITY)
+    random_url_length: int = option(8, "Random URL length", flag="random-url-length",
+                                    section=Section.SECURITY, minimum=1, maximum=128)
+    enable_tls: bool = option(False, "Enable TLS/SSL", flag="tls", short="t",
+                              section=Section.SECURITY)
     tls_crt_file: str = option("~/.gotty.crt", "TLS/SSL certificate file path", flag="tls-crt",
-                               path="file")
+                               path="file", section=Section.SECURITY)
     tls_key_file: str = option("~/.gotty.key", "TLS/SSL key file path", flag="tls-key",
-                               path="file")
+                               path="file", section=Section.SECURITY)
     tls_ca_crt_file: str = option("~/.gotty.ca.crt", "TLS/SSL CA certificate file for client "
                                   "certifications; giving it turns client-certificate auth on",
-                                  flag="tls-ca-crt", path="file")
+                                  flag="tls-ca-crt", path="file", section=Section.SECURITY)
     enable_tls_client_auth: bool = option(False, "Require client certificates signed by the "
-                                          "CA in --tls-ca-crt", flag="enable-tls-client-auth")
+                                          "CA in --tls-ca-crt", flag="enable-tls-client-auth",
+                                          section=Section.SECURITY)
     index_file: str = option("", "Custom index.html file (Go template with {{ .title }})",
-                             flag="index", path="file")
+                             flag="index", path="file", section=Section.TERMINAL)
     title_format: str = option("{{ .command }}@{{ .hostname }}", "Title format of the browser "
                                "window (GoTTY template variables: command, argv, hostname, "
                                "remote_addr, pid; with launch tokens also user and claims)",
-                               flag="title-format")
+                               flag="title-format", section=Section.TERMINAL)
     enable_reconnect: bool = option(False, "Enable reconnection", flag="reconnect")
-    reconnect_time: int = option(10, "Time to reconnect, in seconds", flag="reconnect-time")
+    reconnect_time: int = option(10, "Time to reconnect, in seconds", flag="reconnect-time",
+                                 minimum=0)
     max_connection: int = option(0, "Maximum number of concurrent sessions (0 = unlimited)",
-                                 flag="max-connection")
+                                 flag="max-connection", minimum=0)
     init_message_limit: int = option(65536, "Largest message, in bytes, a client may send "
                                      "before its session has started (the init: a launch "
                                      "token and the query); a bigger one is closed with 1009 "
                                      "before it is read. Input after the start may be up to "
-                                     "64 MiB", flag="init-message-limit", origin="gotty-py")
+                                     "64 MiB", flag="init-message-limit", origin="gotty-py",
+                                     section=Section.SECURITY)
     handshake_concurrency: int = option(64, "WebSocket connections one client address may "
                                         "hold open before their sessions have started; more "
                                         "get 429 (0 = no limit)",
-                                        flag="handshake-concurrency", origin="gotty-py")
+                                        flag="handshake-concurrency", origin="gotty-py",
+                                        section=Section.SECURITY, minimum=0)
     handshake_rate: int = option(1200, "WebSocket handshakes one client address may make per "
                                  "minute (all at once, then evenly); more get 429 with "
                                  "Retry-After (0 = no limit)", flag="handshake-rate",
-                                 origin="gotty-py")
+                                 origin="gotty-py", section=Section.SECURITY, minimum=0)
     once: bool = option(False, "Accept only one client and exit when it disconnects",
                         flag="once")
     timeout: int = option(0, "Exit after this many seconds without clients (0 = never)",
-                          flag="timeout")
+                          flag="timeout", minimum=0)
     permit_arguments: bool = option(False, "Permit clients to append command-line arguments "
                                     "with ?arg=... (unsafe; prefer JWT launch tokens)",
-                                    flag="permit-arguments")
+                                    flag="permit-arguments", section=Section.SECURITY)
     cwd: str = option("", "Working directory of the command (must be a directory at "
                       "start-up; default: the server's own)", flag="cwd", origin="gotty-py",
-                      path="file")
+                      path="file", section=Section.TERMINAL)
     exit_no_conn: bool = option(False, "Exit (status 0) when the last client has left, once "
                                 "at least one session had started", flag="exit-no-conn",
-                                origin="gotty-py")
+                                origin="gotty-py", section=Section.SERVER)
     idle_timeout: int = option(0, "End a session after this many seconds without input "
                                "from its client (close 1008 \"idle for N s\"; 0 = never)",
-                               flag="idle-timeout", origin="gotty-py")
+                               flag="idle-timeout", origin="gotty-py", minimum=0,
+                               section=Section.CLEANUP)
     max_session_time: int = option(0, "End a session this many seconds after it started, "
                                    "whatever it does (close 1008; 0 = no limit)",
-                                   flag="max-session-time", origin="gotty-py")
+                                   flag="max-session-time", origin="gotty-py", minimum=0,
+                                   section=Section.CLEANUP)
     # JWT launch tokens (docs/jwt.md): any key option turns JWT mode on.
     jwt_secret: str = option("", "HMAC secret (at least 32 bytes) that verifies launch tokens "
                              "given as ?jwt=...; turns JWT mode on. Visible in the process "
                              "list: prefer --jwt-secret-file", flag="jwt-secret",
-                             origin="gotty-py")
+                             origin="gotty-py", section=Section.JWT)
     jwt_secret_file: str = option("", "File holding the HMAC secret for launch tokens "
                                   "(trailing newlines ignored)", flag="jwt-secret-file",
-                                  origin="gotty-py", path="file")
+                                  origin="gotty-py", path="file", section=Section.JWT)
     jwt_public_key_file: str = option("", "PEM public key (RSA, EC or Ed25519) or certificate "
                                       "that verifies launch tokens", flag="jwt-public-key-file",
-                                      origin="gotty-py", path="file")
+                                      origin="gotty-py", path="file", section=Section.JWT)
     jwt_jwks_file: str = option("", "JWKS file of public keys that verify launch tokens, "
                                 "chosen by the token's kid (key rotation)",
-                                flag="jwt-jwks-file", origin="gotty-py", path="file")
+                                flag="jwt-jwks-file", origin="gotty-py", path="file",
+                                section=Section.JWT)
     jwt_algorithms: str = option("", "Accepted launch-token algorithms, comma-separated, one "
                                  "family (default: HS256 for a secret, the key's own for "
-                                 "public keys)", flag="jwt-algorithms", origin="gotty-py")
+                                 "public keys)", flag="jwt-algorithms", origin="gotty-py",
+                                 section=Section.JWT)
     jwt_audience: str = option("", "Required aud claim of launch tokens (empty: tokens must "
-                               "have none)", flag="jwt-audience", origin="gotty-py")
+                               "have none)", flag="jwt-audience", origin="gotty-py",
+                               section=Section.JWT)
     jwt_issuer: str = option("", "Required iss claim of launch tokens (empty: not checked)",
-                             flag="jwt-issuer", origin="gotty-py")
+                             flag="jwt-issuer", origin="gotty-py", section=Section.JWT)
     jwt_leeway: int = option(30, "Clock skew allowed for exp, nbf and iat, in seconds",
-                             flag="jwt-leeway", origin="gotty-py")
+                             flag="jwt-leeway", origin="gotty-py", section=Section.JWT, minimum=0)
     jwt_max_lifetime: int = option(300, "Longest launch-token lifetime (exp - iat) accepted, "
                                    "in seconds; 0 = no limit and iat optional",
-                                   flag="jwt-max-lifetime", origin="gotty-py")
+                                   flag="jwt-max-lifetime", origin="gotty-py",
+                                   section=Section.JWT, minimum=0)
     jwt_type: str = option("", "Required `typ` header of launch tokens (explicit typing, RFC "
                            "8725), e.g. gotty-launch+jwt, so that another JWT of the portal "
                            "cannot be used here; empty: not checked", flag="jwt-type",
-                           origin="gotty-py")
+                           origin="gotty-py", section=Section.JWT)
     jwt_required: bool = option(False, "Refuse to start without a launch-token key: for a "
                                 "command that takes its arguments from the token (the "
                                 "Kubernetes recipe), which no session could run without one",
-                                flag="jwt-required", origin="gotty-py")
+                                flag="jwt-required", origin="gotty-py", section=Section.JWT)
     pass_headers: bool = option(False, "Pass the WebSocket request's headers to the command "
                                 "as HTTP_* environment variables (credentials, cookies and "
-                                "Proxy excepted)", flag="pass-headers", origin="sorenisanerd")
+                                "Proxy excepted)", flag="pass-headers", origin="sorenisanerd",
+                                section=Section.SECURITY)
     width: int = option(0, "Static width of the screen (0 = follow the browser)",
-                        flag="width")
+                        flag="width", section=Section.TERMINAL, minimum=0, maximum=65535)
     height: int = option(0, "Static height of the screen (0 = follow the browser)",
-                         flag="height")
+                         flag="height", section=Section.TERMINAL, minimum=0, maximum=65535)
     ws_origin: str = option("", "Regular expression that matches the origins allowed to open "
-                            "the WebSocket (default: same origin only)", flag="ws-origin")
+                            "the WebSocket (default: same origin only)", flag="ws-origin",
+                            section=Section.SECURITY)
     allowed_hosts: str = option("", "Comma-separated host names (or patterns like "
                                 "*.example.com, optionally with :port) that the Host header "
                                 "may name besides the listener's own: loopback names on a "
                                 "loopback listener, this host's name and any IP address "
                                 "otherwise (DNS rebinding protection; '*' turns it off). "
                                 "Behind a proxy or Ingress, list the public name",
-                                flag="allowed-hosts", origin="gotty-py")
+                                flag="allowed-hosts", origin="gotty-py", section=Section.SECURITY)
     ws_query_args: str = option("", "Query string the page appends to the WebSocket URL "
                                 "(for an authenticating proxy)", flag="ws-query-args",
-                                origin="sorenisanerd")
+                                origin="sorenisanerd", section=Section.TERMINAL)
     term: str = option("xterm", "Terminal name the page is told (config.js gotty_term)",
-                       flag="term")
+                       flag="term", section=Section.TERMINAL)
     enable_webgl: bool = option(True, "Let the page use the WebGL renderer",
-                                flag="enable-webgl", origin="sorenisanerd")
+                                flag="enable-webgl", origin="sorenisanerd",
+                                section=Section.TERMINAL)
     quiet: bool = option(False, "Do not log", flag="quiet", short="q",
-                         origin="sorenisanerd")
+                         origin="sorenisanerd", section=Section.OPERATIONS)
     close_signal: int = option(int(signal.SIGHUP), "Signal sent to the command when the "
-                               "session ends (number or name)", flag="close-signal")
+                               "session ends (number or name)", flag="close-signal",
+                               section=Section.CLEANUP)
     close_timeout: int = option(-1, "Seconds to wait after the close signal before SIGKILL "
-                                "(negative: 10)", flag="close-timeout")
+                                "(negative: 10)", flag="close-timeout", section=Section.CLEANUP)
     watchdog: bool = option(True, "Start a watchdog process that ends the sessions' processes "
                             "when the server dies, even by SIGKILL, and end at start-up the "
                             "processes a dead gotty-py instance left (see docs/cleanup.md)",
-                            flag="watchdog", origin="gotty-py")
+                            flag="watchdog", origin="gotty-py", section=Section.CLEANUP)
     init_timeout: int = option(10, "Seconds a client may take to send its init message before "
                                "it is dropped (0 = wait forever, as GoTTY)",
-                               flag="init-timeout", origin="gotty-py")
+                               flag="init-timeout", origin="gotty-py", minimum=0)
     ws_ping_interval: int = option(20, "Seconds between WebSocket pings to each client; a "
                                    "client that stops answering is disconnected and its "
                                    "session ended (0 = no pings)", flag="ws-ping-interval",
-                                   origin="gotty-py")
+                                   origin="gotty-py", minimum=0)
     ws_ping_timeout: int = option(20, "Seconds to wait for the answer to a ping (at most the "
-                                  "ping interval)", flag="ws-ping-timeout", origin="gotty-py")
+                                  "ping interval)", flag="ws-ping-timeout", origin="gotty-py",
+                                  minimum=0)
     cleanup_command: str = option("", "Command run after each session's process is gone, e.g. "
                                   "to end what it left inside a container; words may hold "
                                   "{session} {user} {remote_addr} {hostname} {date} {time} "
                                   "{command} {args} {arg0}.. {claim.NAME} (no shell is "
                                   "involved)",
-                                  flag="cleanup-command", origin="gotty-py", path="command")
+                                  flag="cleanup-command", origin="gotty-py", path="command",
+                                  section=Section.CLEANUP)
     cleanup_timeout: int = option(30, "Seconds the cleanup command may run before it is killed",
-                                  flag="cleanup-timeout", origin="gotty-py")
+                                  flag="cleanup-timeout", origin="gotty-py",
+                                  section=Section.CLEANUP, minimum=0)
     audit_dir: str = option("", "Directory for session recordings (asciicast v2, one file per "
                             "session); empty: no recordings. See docs/audit.md",
-                            flag="audit-dir", origin="gotty-py", path="file")
+                            flag="audit-dir", origin="gotty-py", path="file", section=Section.AUDIT)
     audit_file_name: str = option(
         "{date}/{user}/{time}-{session}.cast", "Recording file name under --audit-dir, from "
         "{date} {time} {session} {user} {remote_addr} {command} {hostname} {arg0} {arg1}... "
         "{claim.NAME}; each value is sanitized, '/' in the template makes directories",
-        flag="audit-file-name", origin="gotty-py")
+        flag="audit-file-name", origin="gotty-py", section=Section.AUDIT)
     audit_input: bool = option(False, "Record the client's input too (typed passwords land in "
-                               "the recording)", flag="audit-input", origin="gotty-py")
+                               "the recording)", flag="audit-input", origin="gotty-py",
+                               section=Section.AUDIT)
     audit_required: bool = option(False, "Fail closed: refuse a session whose recording cannot "
                                   "be opened, end one whose recording cannot be written",
-                                  flag="audit-required", origin="gotty-py")
+                                  flag="audit-required", origin="gotty-py", section=Section.AUDIT)
     audit_event_log: str = option("", "JSON-lines log with one line per session start and end "
                                   "(empty: sessions.jsonl in --audit-dir)",
-                                  flag="audit-event-log", origin="gotty-py", path="file")
+                                  flag="audit-event-log", origin="gotty-py", path="file",
+                                  section=Section.AUDIT)
     ws_send_timeout: int = option(20, "Seconds a client may take none of the output queued for "
                                   "it before it is dropped as having stopped reading (the "
                                   "session ends as client-stalled); a client still reading, "
                                   "however slowly, gets all of it, the last output included",
-                                  flag="ws-send-timeout", origin="gotty-py")
+                                  flag="ws-send-timeout", origin="gotty-py", minimum=1)
     # Operations (docs/operations.md): a listener of its own, so that Basic auth, the base
     # path and the public Ingress never touch the probes and the metrics.
     ops_address: str = option("127.0.0.1", "IP address of the operations listener (/healthz, "
-                              "/readyz, /metrics)", flag="ops-address", origin="gotty-py")
+                              "/readyz, /metrics)", flag="ops-address", origin="gotty-py",
+                              section=Section.OPERATIONS)
     ops_port: str = option("", "Port of the operations listener (0 picks a free port; empty: "
-                           "no operations listener)", flag="ops-port", origin="gotty-py")
+                           "no operations listener)", flag="ops-port", origin="gotty-py",
+                           section=Section.OPERATIONS, minimum=0, maximum=65535)
     log_format: str = option("text", "Log line format: text, or json (one object per line, "
                              "with the session id, user and client address where known)",
-                             flag="log-format", origin="gotty-py")
+                             flag="log-format", origin="gotty-py", section=Section.OPERATIONS)
     trusted_proxies: str = option("", "Comma-separated addresses or CIDRs of reverse proxies "
                                   "whose X-Forwarded-For header names the real client (in "
                                   "logs, audit and titles); ignored from any other peer",
-                                  flag="trusted-proxies", origin="gotty-py")
+                                  flag="trusted-proxies", origin="gotty-py",
+                                  section=Section.SECURITY)
     auth_proxy_header: str = option("", "Request header (e.g. X-Forwarded-User) in which an "
                                     "authenticating reverse proxy names the user: believed "
                                     "only from --trusted-proxies peers, which must send it; it "
                                     "becomes the session's user (GOTTY_USER, titles, audit). "
                                     "Every request from another peer is refused (403). With "
                                     "launch tokens, the token's sub must equal it",
-                                    flag="auth-proxy-header", origin="gotty-py")
+                                    flag="auth-proxy-header", origin="gotty-py",
+                                    section=Section.SECURITY)
     unix_socket_mode: str = option("0600", "Permissions (octal) of the Unix socket that "
                                    "--address unix:/path creates", flag="unix-socket-mode",
-                                   origin="gotty-py")
+                                   origin="gotty-py", section=Section.SERVER)
     unix_socket_group: str = option("", "Group (name or number) given the Unix socket that "
                                     "--address unix:/path creates (empty: the server's own)",
-                                    flag="unix-socket-group", origin="gotty-py")
+                                    flag="unix-socket-group", origin="gotty-py",
+                                    section=Section.SERVER)
     drain_timeout: int = option(25, "Seconds SIGTERM gives the open sessions to end, with their "
                                 "cleanup and audit, before cleanup hooks still running are "
                                 "killed and the server exits 0 (0 = no limit); must exceed "
                                 "the close timeout plus 5 s", flag="drain-timeout",
-                                origin="gotty-py")
+                                origin="gotty-py", section=Section.CLEANUP, minimum=0)
     store: str = option("memory", "Where single-use launch-token ids and reconnect tickets are "
                         "kept: memory (this process only) or a redis:// or rediss:// URL "
-                        "shared by every replica", flag="store", origin="gotty-py")
+                        "shared by every replica", flag="store", origin="gotty-py",
+                        section=Section.JWT)
     preferences: dict[str, Any] = option(  # noqa: RUF009
         {}, "Terminal preferences block (hterm-style keys, mapped onto xterm.js by the page)",
-        kind="block")
+        kind="block", section=Section.TERMINAL)
     config: str = option("~/.gotty", "Config file path (HCL)", flag="config", hcl=None)
+    config_unknown_keys: str = option(
+        "error", "What an unknown key in the config file does: error (refuse to start, with "
+        "a did-you-mean) or warn (log it and go on, for a GoTTY config with keys gotty-py "
+        "does not know)", flag="config-unknown-keys", origin="gotty-py")
 
 
 _KIND_OF_TYPE: dict[str, ValueKind] = {"str": "str", "int": "int", "bool": "bool",
@@ -301,7 +358,8 @@ def _spec_from_field(f: dataclasses.Field[Any]) -> OptionSpec:
     hcl = f.name if meta["hcl"] == "" else meta["hcl"]
     return OptionSpec(name=f.name, kind=kind, default=default, help=meta["help"],
                       flag=meta["flag"], short=meta["short"], hcl=hcl, origin=meta["origin"],
-                      path=meta["path"])
+                      path=meta["path"], section=meta["section"], minimum=meta["minimum"],
+                      maximum=meta["maximum"])
 
 
 OPTION_SPECS: tuple[OptionSpec, ...] = tuple(
@@ -311,6 +369,52 @@ SPECS_BY_NAME: Mapping[str, OptionSpec] = {s.name: s for s in OPTION_SPECS}
 SPECS_BY_HCL_KEY: Mapping[str, OptionSpec] = {
     s.hcl.lower(): s for s in OPTION_SPECS if s.hcl is not None
 }
+
+
+class Source(Enum):
+    """Which layer gave an option its value."""
+
+    DEFAULT = "default"
+    FILE = "config file"
+    ENV = "environment variable"
+    FLAG = "flag"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one option's value came from: the layer, and for a config file the file, the
+    line and the key as written, so that an error found later names what the operator
+    wrote rather than a flag they never gave."""
+
+    source: Source
+    file: str = ""
+    line: int | None = None
+    key: str = ""
+
+
+FROM_DEFAULT = Origin(Source.DEFAULT)
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Each option's `Origin` (an option not listed has its default or came from a flag)."""
+
+    by_name: Mapping[str, Origin] = field(default_factory=dict)
+
+    def label(self, name: str) -> str:
+        """How a message names the option: `--jwt-jwks-file`, `environment variable
+        GOTTY_JWT_JWKS_FILE`, or `config file F line N: key 'jwt_jwks_file'`."""
+        spec = SPECS_BY_NAME[name]
+        origin = self.by_name.get(name, FROM_DEFAULT)
+        if origin.source is Source.FILE:
+            line = f" line {origin.line}" if origin.line is not None else ""
+            return f"config file {origin.file}{line}: key {origin.key or spec.hcl!r}"
+        if origin.source is Source.ENV and spec.env:
+            return f"environment variable {spec.env}"
+        return spec.cli_names[0] if spec.cli_names else repr(spec.hcl)
+
+
+NO_ORIGINS = Origins()
 
 
 class OptionValueError(ValueError):
@@ -355,6 +459,7 @@ def parse_signal(value: object) -> int:
 
 
 LOG_FORMATS = ("text", "json")
+UNKNOWN_KEY_MODES = ("error", "warn")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -458,17 +563,49 @@ def format_socket_mode(mode: int) -> str:
     return f"{mode:04o}"
 
 
+def _range_text(spec: OptionSpec) -> str:
+    if spec.maximum is None:
+        return f"at least {spec.minimum}"
+    if spec.minimum is None:
+        return f"at most {spec.maximum}"
+    return f"{spec.minimum}-{spec.maximum}"
+
+
+def check_range(spec: OptionSpec, number: int) -> int:
+    """The declared bounds: a value outside them never reaches the server (a port of 99999
+    would otherwise wrap around to 34463 in the socket call)."""
+    if (spec.minimum is not None and number < spec.minimum) or (
+            spec.maximum is not None and number > spec.maximum):
+        raise OptionValueError(f"expected {_range_text(spec)}, got {number}")
+    return number
+
+
+def _port_text(spec: OptionSpec, text: str) -> str:
+    """A str option with bounds holds a number (a port): digits only, within them."""
+    stripped = text.strip()
+    if not stripped.isascii() or not stripped.isdigit():
+        raise OptionValueError(f"expected a number {_range_text(spec)} (digits only), "
+                               f"got {text!r}")
+    return str(check_range(spec, int(stripped)))
+
+
 def _checked_text(spec: OptionSpec, text: str) -> str:
     """String options whose value has a grammar, checked where every source is named."""
+    if spec.name == "ops_port":
+        return parse_port_or_empty(text)  # empty: no operations listener
+    if spec.minimum is not None or spec.maximum is not None:
+        return _port_text(spec, text)
     if spec.name == "log_format":
         if text not in LOG_FORMATS:
             raise OptionValueError(f"expected one of {', '.join(LOG_FORMATS)}, got {text!r}")
+    elif spec.name == "config_unknown_keys":
+        if text not in UNKNOWN_KEY_MODES:
+            raise OptionValueError(f"expected one of {', '.join(UNKNOWN_KEY_MODES)}, "
+                                   f"got {text!r}")
     elif spec.name == "trusted_proxies":
         parse_networks(text)
     elif spec.name == "allowed_hosts":
         parse_host_patterns(text)
-    elif spec.name == "ops_port":
-        return parse_port_or_empty(text)
     elif spec.name == "auth_proxy_header":
         if text and not _HEADER_NAME.fullmatch(text):
             raise OptionValueError(f"expected an HTTP header name (e.g. X-Forwarded-User), "
@@ -476,6 +613,21 @@ def _checked_text(spec: OptionSpec, text: str) -> str:
     elif spec.name == "unix_socket_mode":
         return format_socket_mode(parse_socket_mode(text))
     return text
+
+
+def _integer(value: object, *, from_text: bool) -> int:
+    if isinstance(value, bool):
+        raise OptionValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if from_text and isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise OptionValueError(f"expected an integer, got {value!r}")
 
 
 def coerce(spec: OptionSpec, value: object, *, from_text: bool) -> Any:
@@ -500,18 +652,7 @@ def coerce(spec: OptionSpec, value: object, *, from_text: bool) -> Any:
             return parse_bool_text(value)
         raise OptionValueError(f"expected a boolean (true or false), got {value!r}")
     if kind == "int":
-        if isinstance(value, bool):
-            raise OptionValueError(f"expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if from_text and isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise OptionValueError(f"expected an integer, got {value!r}")
+        return check_range(spec, _integer(value, from_text=from_text))
     if kind == "float":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
@@ -535,6 +676,8 @@ def format_default(spec: OptionSpec) -> str:
         return "true" if spec.default else "false"
     if spec.kind == "block":
         return "(none)"
+    if spec.name == "close_signal":
+        return signal.Signals(spec.default).name
     if spec.kind == "str":
         return f'"{spec.default}"'
     return str(spec.default)

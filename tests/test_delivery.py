@@ -79,4 +79,5 @@ def test_frame_sizes_count_the_header() -> None:
 
 def test_a_send_timeout_below_one_second_is_refused() -> None:
     result = run_gotty("--ws-send-timeout", "0", "true")
-    assert result.returncode == 2 and "ws_send_timeout" in result.stderr
+    assert result.returncode == 2
+    assert "flag --ws-send-timeout: expected at least 1, got 0" in result.stderr

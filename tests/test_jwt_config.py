@@ -121,6 +121,35 @@ class TestConfiguration:
         assert result.returncode == 2, result.stderr
         assert message in result.stderr
 
+    def test_a_value_from_the_config_file_is_named_by_file_line_and_key(
+            self, tmp_path: Path) -> None:
+        # Issue 12.3: not `--jwt-jwks-file: cannot read ...`, a flag the operator never gave.
+        config = tmp_path / "gotty.hcl"
+        config.write_text('address = "127.0.0.1"\nport = 0\n\njwt_jwks_file = "keys.json"\n')
+        result = run_gotty("--config", str(config), "true")
+        assert result.returncode == 2, result.stderr
+        assert (f"Error: config file {config} line 4: key 'jwt_jwks_file': cannot read "
+                f"{tmp_path / 'keys.json'}: No such file or directory") in result.stderr
+        assert "--jwt-jwks-file" not in result.stderr
+
+    def test_a_value_from_the_environment_is_named_by_its_variable(self) -> None:
+        result = run_gotty("--address", "127.0.0.1", "--port", "0", "true",
+                           env={"GOTTY_JWT_SECRET_FILE": "/nonexistent/s"})
+        assert result.returncode == 2, result.stderr
+        assert ("Error: environment variable GOTTY_JWT_SECRET_FILE: cannot read "
+                "/nonexistent/s") in result.stderr
+
+    def test_mixed_sources_are_each_named(self, tmp_path: Path) -> None:
+        config = tmp_path / "gotty.hcl"
+        config.write_text('jwt_secret_file = "/nonexistent/s"\n')
+        loaded = load_options({"config": str(config), "jwt_jwks_file": "/nonexistent/j"}, {})
+        from gotty_py.auth.jwt import JwtConfigError
+        with pytest.raises(JwtConfigError) as caught:
+            verifier_from_options(loaded.options, origins=loaded.origins)
+        assert str(caught.value) == (
+            f"exactly one JWT key source may be set; got config file {config} line 1: key "
+            "'jwt_secret_file' and --jwt-jwks-file")
+
 
 def test_jwt_example_config_loads() -> None:
     """config/jwt.example.hcl is hand-written: it must use only real keys and valid values."""

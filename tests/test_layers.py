@@ -27,6 +27,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "gotty_py.fields": ("gotty_py.facts",),
     "gotty_py.config": ("gotty_py.options",),
     "gotty_py.docs": ("gotty_py.options",),
+    "gotty_py.helptext": (),
     # A backend knows the session's facts (and the GOTTY_ prefix) and nothing above it.
     "gotty_py.backend": ("gotty_py.backend", "gotty_py.facts", "gotty_py.options"),
     # The protocol is pure; the session knows the backend's contract, not a backend.
@@ -49,7 +50,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # The Launch codec knows what a grant is made of, and nothing else of the server.
     "gotty_py.server.launch_codec": ("gotty_py.webtty.session", "gotty_py.facts"),
     "gotty_py.backends": ("gotty_py.backend", "gotty_py.options"),
-    "gotty_py.token_cli": ("gotty_py.auth",),
+    "gotty_py.token_cli": ("gotty_py.auth", "gotty_py.options", "gotty_py.helptext"),
     "gotty_py.cli": ("gotty_py",),
     "gotty_py.__main__": ("gotty_py.cli",),
     "gotty_py.__init__": (),

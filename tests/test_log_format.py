@@ -99,7 +99,8 @@ def test_bad_log_format_in_a_config_file_names_file_and_key(tmp_path: Path) -> N
     config.write_text('log_format = "yaml"\n')
     result = run_gotty("--config", str(config), "--port", "0", "true")
     assert result.returncode == 2
-    assert f"config file {config}: key 'log_format': expected one of text, json" in result.stderr
+    assert (f"config file {config} line 1: key 'log_format': expected one of text, json"
+            in result.stderr)
 
 
 def test_a_fatal_start_up_error_is_a_json_line_too(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import urllib.request
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gotty_py.config import ConfigError, load_options
-from gotty_py.options import OPTION_SPECS, SPECS_BY_NAME, Options
+from gotty_py.options import OPTION_SPECS, SPECS_BY_NAME, Options, Section, format_default
 from tests.gotty import run_gotty
 
 GOTTY_OPTIONS = {
@@ -56,6 +58,9 @@ GOTTY_DEFAULTS = {
 }
 
 
+FLAGS = {spec.flag for spec in OPTION_SPECS if spec.flag}
+
+
 def write(tmp_path: Path, text: str, name: str = "gotty.hcl") -> str:
     path = tmp_path / name
     path.write_text(text)
@@ -97,6 +102,54 @@ class TestDeclaration:
                 assert f"[env: {spec.env}]" in text
 
 
+class TestHelp:
+    """Issue 12.4: -h works; the help has no Python types or stray `...`, names the close
+    signal, groups the options in their sections and says where the docs are."""
+
+    def test_short_h_is_help(self) -> None:
+        short, long = run_gotty("-h"), run_gotty("--help")
+        assert short.returncode == 0, short.stderr
+        assert short.stdout == long.stdout
+
+    def test_usage_and_types(self) -> None:
+        text = run_gotty("--help").stdout
+        assert text.startswith("Usage: gotty-py [OPTIONS] COMMAND [ARGS]...\n")
+        for wrong in ("<list[str]>", "<str>", "<int>", "]...]...", "[ARGS]......"):
+            assert wrong not in text, wrong
+        assert "-p, --port PORT" in text and "--timeout INT" in text
+
+    def test_close_signal_default_is_a_name(self) -> None:
+        text = " ".join(run_gotty("--help").stdout.split())
+        assert "(number or name) [default: SIGHUP]" in text
+        assert format_default(SPECS_BY_NAME["close_signal"]) == "SIGHUP"
+
+    def test_options_are_grouped_in_their_sections_in_order(self) -> None:
+        lines = run_gotty("--help").stdout.splitlines()
+        headings = [line[:-1] for line in lines if line.endswith(":") and not line[0].isspace()]
+        assert headings == ["Arguments", *(section.value for section in Section), "Other"]
+        # Each flag is listed under its own section's heading.
+        current = ""
+        seen: dict[str, str] = {}
+        for line in lines:
+            if line.endswith(":") and not line[0].isspace():
+                current = line[:-1]
+            for word in line.split():
+                if word.startswith("--") and word[2:] in FLAGS:
+                    seen.setdefault(word[2:], current)
+        for spec in OPTION_SPECS:
+            if spec.flag:
+                assert seen[spec.flag] == spec.section.value, spec.flag
+
+    def test_help_points_to_the_installed_docs(self) -> None:
+        text = " ".join(run_gotty("--help").stdout.split())
+        assert "python -m gotty_py.docs" in text
+        from gotty_py.docs import options_markdown
+        docs = options_markdown()
+        for section in Section:
+            assert f"\n## {section.value}\n" in docs
+        assert "| `--port` | `-p` | `port` | `GOTTY_PORT` | str | `\"8080\"` | 0–65535 |" in docs
+
+
 class TestPrecedence:
     def test_default_file_env_flag(self, tmp_path: Path) -> None:
         config = write(tmp_path, 'port = "1111"\nterm = "fromfile"\ntimeout = 5\n')
@@ -131,11 +184,53 @@ class TestConfigFile:
         assert opts.permit_write is True
         assert opts.port == "18131"  # a number is accepted for a string field, as in GoTTY
 
-    def test_unknown_key_is_a_warning_naming_file_and_key(self, tmp_path: Path) -> None:
-        config = write(tmp_path, "bogus_key = 1\nport = 1\n")
-        loaded = load_options({"config": config}, {})
-        assert loaded.warnings == [f"config file {config}: unknown key 'bogus_key' ignored"]
+    def test_unknown_key_is_refused_with_line_and_suggestion(self, tmp_path: Path) -> None:
+        # Issue 12.1: a misspelt `credential` must not start a server without Basic auth.
+        config = write(tmp_path, 'port = 1\n\ncredentail = "admin:pw"\n')
+        with pytest.raises(ConfigError) as info:
+            load_options({"config": config}, {})
+        assert str(info.value).startswith(
+            f"config file {config} line 3: unknown key 'credentail'; did you mean "
+            "'credential'?")
+        assert 'config_unknown_keys = "warn"' in str(info.value)
+
+    def test_unknown_key_without_a_near_name_has_no_suggestion(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "zzzz = 1\n")
+        with pytest.raises(ConfigError, match=r"line 1: unknown key 'zzzz' \(to start"):
+            load_options({"config": config}, {})
+
+    @pytest.mark.parametrize("how", ["file", "env", "flag"])
+    def test_warn_mode_is_an_explicit_choice(self, tmp_path: Path, how: str) -> None:
+        text = "bogus_key = 1\nport = 1\n"
+        if how == "file":
+            text = 'config_unknown_keys = "warn"\n' + text
+        config = write(tmp_path, text)
+        flags: dict[str, object] = {"config": config}
+        env = {"GOTTY_CONFIG_UNKNOWN_KEYS": "warn"} if how == "env" else {}
+        if how == "flag":
+            flags["config_unknown_keys"] = "warn"
+        loaded = load_options(flags, env)
+        line = 2 if how == "file" else 1
+        assert loaded.warnings == [
+            f"config file {config} line {line}: unknown key 'bogus_key' ignored"]
         assert loaded.options.port == "1"
+
+    def test_warn_mode_still_suggests(self, tmp_path: Path) -> None:
+        config = write(tmp_path, 'credentail = "a:b"\n')
+        loaded = load_options({"config": config, "config_unknown_keys": "warn"}, {})
+        assert loaded.warnings == [f"config file {config} line 1: unknown key 'credentail' "
+                                   "ignored; did you mean 'credential'?"]
+
+    def test_flag_error_mode_overrides_the_file_warn(self, tmp_path: Path) -> None:
+        config = write(tmp_path, 'config_unknown_keys = "warn"\nbogus = 1\n')
+        with pytest.raises(ConfigError, match="line 2: unknown key 'bogus'"):
+            load_options({"config": config, "config_unknown_keys": "error"}, {})
+
+    def test_bad_unknown_keys_mode_is_refused(self, tmp_path: Path) -> None:
+        config = write(tmp_path, 'config_unknown_keys = "ignore"\n')
+        with pytest.raises(ConfigError, match=r"line 1: key 'config_unknown_keys': expected "
+                                              "one of error, warn"):
+            load_options({"config": config}, {})
 
     def test_preferences_block(self, tmp_path: Path) -> None:
         config = write(tmp_path, 'preferences {\n  font_size = 20\n  background_color = "#123"\n}')
@@ -163,6 +258,44 @@ class TestConfigFile:
         message = str(info.value)
         assert config in message and repr(key) in message and expected in message
 
+    @pytest.mark.parametrize(("text", "line", "key"), [
+        ('port = "1"\nterm = "x"\ntitle_format "y"\nwidth = 3\n', 3, "title_format"),
+        ('port = "1"\nterm = "x"\ntitle_format "y"\n', 3, "title_format"),
+        ("port = 1\n// a comment\nwidth 3\nheight = 4\n", 3, "width"),
+        ('a = [1,\n 2]\npreferences {\n font_size = 3\n}\nterm\nwidth = 1\n', 6, "term"),
+    ])
+    def test_missing_equals_is_reported_at_its_own_line(self, tmp_path: Path, text: str,
+                                                        line: int, key: str) -> None:
+        # Issue 12.3: pyhcl reports the next token's line (4 for a mistake on line 3).
+        config = write(tmp_path, text)
+        with pytest.raises(ConfigError) as info:
+            load({"config": config})
+        assert str(info.value).startswith(
+            f"config file {config} line {line}: HCL syntax error: key {key!r} is not "
+            "followed by '='")
+
+    def test_other_syntax_errors_count_the_column_from_the_line(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "port = 1\nterm = = 3\n")
+        with pytest.raises(ConfigError, match="HCL syntax error: line 2, column 8: "
+                                              "unexpected EQUAL"):
+            load({"config": config})
+
+    def test_value_errors_name_the_line(self, tmp_path: Path) -> None:
+        config = write(tmp_path, 'port = 1\n\n\nPermit_Write = "yes"\n')
+        with pytest.raises(ConfigError) as info:
+            load({"config": config})
+        assert str(info.value).startswith(
+            f"config file {config} line 4: key 'Permit_Write': expected a boolean")
+
+    def test_origins_record_each_layer(self, tmp_path: Path) -> None:
+        config = write(tmp_path, 'port = 1\nterm = "t"\n\njwt_jwks_file = "k.json"\n')
+        loaded = load_options({"config": config, "port": "2"}, {"GOTTY_TERM": "e"})
+        assert loaded.origins.label("port") == "--port"
+        assert loaded.origins.label("term") == "environment variable GOTTY_TERM"
+        assert loaded.origins.label("jwt_jwks_file") == (
+            f"config file {config} line 4: key 'jwt_jwks_file'")
+        assert loaded.origins.label("width") == "--width"  # the default: named by its flag
+
     def test_syntax_error_names_the_file(self, tmp_path: Path) -> None:
         config = write(tmp_path, "port = = 3\n")
         with pytest.raises(ConfigError, match=f"config file {config}: HCL syntax error"):
@@ -188,7 +321,7 @@ class TestCommandLine:
         config = write(tmp_path, "once = 5")
         result = run_gotty("--config", config, "true")
         assert result.returncode == 2
-        assert f"config file {config}: key 'once': expected a boolean" in result.stderr
+        assert f"config file {config} line 1: key 'once': expected a boolean" in result.stderr
 
     def test_syntax_error_exits_2(self, tmp_path: Path) -> None:
         config = write(tmp_path, "port = {")
@@ -196,11 +329,20 @@ class TestCommandLine:
         assert result.returncode == 2
         assert config in result.stderr and "syntax error" in result.stderr
 
-    def test_unknown_key_warns_but_runs(self, tmp_path: Path) -> None:
-        config = write(tmp_path, "frobnicate = true\ntimeout = 1\n")
+    def test_unknown_key_exits_2_naming_file_line_and_key(self, tmp_path: Path) -> None:
+        config = write(tmp_path, 'timeout = 1\ncredentail = "admin:pw"\n')
         result = run_gotty("--config", config, "-a", "127.0.0.1", "-p", "0", "true")
+        assert result.returncode == 2, result.stderr
+        assert (f"Error: config file {config} line 2: unknown key 'credentail'; did you mean "
+                "'credential'?") in result.stderr
+        assert "listening" not in result.stderr
+
+    def test_unknown_key_in_warn_mode_warns_but_runs(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "frobnicate = true\ntimeout = 1\n")
+        result = run_gotty("--config", config, "--config-unknown-keys", "warn",
+                           "-a", "127.0.0.1", "-p", "0", "true")
         assert result.returncode == 0
-        assert f"config file {config}: unknown key 'frobnicate' ignored" in result.stderr
+        assert f"config file {config} line 1: unknown key 'frobnicate' ignored" in result.stderr
 
     def test_no_command_exits_1(self) -> None:
         result = run_gotty("-a", "127.0.0.1")
@@ -241,3 +383,75 @@ def test_bool_equals_form_after_flags_with_values() -> None:
                        "--timeout", "1", "true")
     assert result.returncode == 0, result.stderr
     assert "Permitting clients to write" not in result.stderr
+
+
+class TestRanges:
+    """Issue 12.2: every numeric option's range is declared and checked for every source."""
+
+    def test_every_int_option_declares_a_range_or_says_why_not(self) -> None:
+        unbounded = {s.name for s in OPTION_SPECS if s.kind == "int" and s.minimum is None}
+        # close_signal is checked as a signal; close_timeout's negative values mean 10 s;
+        # init_message_limit's bounds live with the server's limits (check_options).
+        assert unbounded == {"close_signal", "close_timeout", "init_message_limit"}
+        assert (SPECS_BY_NAME["port"].minimum, SPECS_BY_NAME["port"].maximum) == (0, 65535)
+        assert SPECS_BY_NAME["ops_port"].maximum == 65535
+
+    @pytest.mark.parametrize(("value", "expected"), [
+        ("99999", "expected 0-65535, got 99999"),
+        ("70000", "expected 0-65535, got 70000"),
+        ("-1", "expected a number 0-65535 (digits only), got '-1'"),
+        ("80a", "expected a number 0-65535 (digits only), got '80a'"),
+        ("", "expected a number 0-65535 (digits only), got ''"),
+    ])
+    def test_port_out_of_range_from_each_source(self, tmp_path: Path, value: str,
+                                                expected: str) -> None:
+        with pytest.raises(ConfigError, match=re.escape(f"flag --port: {expected}")):
+            load({"port": value})
+        with pytest.raises(ConfigError,
+                           match=re.escape(f"environment variable GOTTY_PORT: {expected}")):
+            load(env={"GOTTY_PORT": value})
+        config = write(tmp_path, f"\nport = {json.dumps(value)}\n")
+        with pytest.raises(ConfigError,
+                           match=re.escape(f"config file {config} line 2: key 'port': "
+                                           f"{expected}")):
+            load({"config": config})
+
+    def test_a_number_in_the_file_is_checked_too(self, tmp_path: Path) -> None:
+        config = write(tmp_path, "port = 99999\n")
+        with pytest.raises(ConfigError, match="line 1: key 'port': expected 0-65535"):
+            load({"config": config})
+
+    def test_edges_are_accepted(self) -> None:
+        assert load({"port": "0"}).port == "0"
+        assert load({"port": "65535"}).port == "65535"
+        assert load(env={"GOTTY_OPS_PORT": ""}).ops_port == ""
+        assert load({"ops_port": "65535"}).ops_port == "65535"
+        assert load({"width": 65535, "timeout": 0}).width == 65535
+
+    @pytest.mark.parametrize(("name", "env", "value", "expected"), [
+        ("ops_port", "GOTTY_OPS_PORT", "65536",
+         "expected a port number (0-65535) or empty, got '65536'"),
+        ("timeout", "GOTTY_TIMEOUT", "-1", "expected at least 0, got -1"),
+        ("jwt_max_lifetime", "GOTTY_JWT_MAX_LIFETIME", "-5", "expected at least 0, got -5"),
+        ("width", "GOTTY_WIDTH", "65536", "expected 0-65535, got 65536"),
+        ("random_url_length", "GOTTY_RANDOM_URL_LENGTH", "0", "expected 1-128, got 0"),
+        ("ws_send_timeout", "GOTTY_WS_SEND_TIMEOUT", "0", "expected at least 1, got 0"),
+    ])
+    def test_other_ranges(self, name: str, env: str, value: str, expected: str) -> None:
+        with pytest.raises(ConfigError, match=re.escape(f"{env}: {expected}")):
+            load(env={env: value})
+
+    @pytest.mark.parametrize("value", ["99999", "70000", "-1"])
+    def test_the_server_refuses_a_bad_port_with_exit_2(self, value: str) -> None:
+        result = run_gotty("-a", "127.0.0.1", "--port", value, "true")
+        assert result.returncode == 2, result.stderr
+        assert "Error: flag --port: expected" in result.stderr
+        assert "listening" not in result.stderr
+
+    def test_an_options_value_built_in_code_is_checked_at_start_up(self) -> None:
+        from gotty_py.server.startup import StartupError, check_options
+        with pytest.raises(StartupError, match=r"width \(--width\): expected 0-65535"):
+            check_options(Options(width=70000))
+        with pytest.raises(StartupError, match=r"cleanup_timeout \(--cleanup-timeout\): "
+                                               "expected at least 0, got -1"):
+            check_options(Options(cleanup_timeout=-1))

@@ -130,3 +130,63 @@ def test_type_header(tmp_path: Path) -> None:
                   "--typ", "gotty-launch+jwt")
     assert result.returncode == 0, result.stderr
     assert jwt.get_unverified_header(result.stdout.strip())["typ"] == "gotty-launch+jwt"
+
+
+class TestMistakes:
+    """Issue 12.5: the two mistakes a new user makes, each said plainly."""
+
+    def test_command_options_without_the_separator_get_a_hint(self, tmp_path: Path) -> None:
+        write_secret(tmp_path / "secret")
+        result = mint("--secret-file", str(tmp_path / "secret"), "--token-only",
+                      "exec", "-it", "web-0")
+        assert result.returncode == 2
+        assert ("No such option: -i; options after the command belong to it: put -- before "
+                "the command, e.g. gotty-py-token [OPTIONS] -- exec -it web-0") in result.stderr
+        assert result.stdout == ""
+
+    def test_an_unknown_option_of_ours_gets_no_separator_hint(self, tmp_path: Path) -> None:
+        write_secret(tmp_path / "secret")
+        result = mint("--secret-file", str(tmp_path / "secret"), "--tll", "9", "--token-only")
+        assert result.returncode == 2
+        assert "No such option: --tll" in result.stderr
+        assert "put --" not in result.stderr
+
+    def test_a_value_of_ours_is_not_taken_for_the_command(self) -> None:
+        from gotty_py.token_cli import missing_separator_hint
+        values = {"--sub", "--secret-file"}
+        assert missing_separator_hint(["--sub", "alice", "-x"], "-x", values) is None
+        assert missing_separator_hint(["--sub", "alice", "ls", "-l"], "-l", values) == (
+            "; options after the command belong to it: put -- before the command, e.g. "
+            "gotty-py-token [OPTIONS] -- ls -l")
+
+    def test_a_ttl_above_the_servers_default_limit_warns(self, gotty: Gotty,
+                                                        tmp_path: Path) -> None:
+        secret = write_secret(tmp_path / "secret")
+        result = mint("--secret-file", str(tmp_path / "secret"), "--token-only",
+                      "--ttl", "1000")
+        assert result.returncode == 0, result.stderr
+        assert ("Warning: --ttl 1000 is above gotty-py's default --jwt-max-lifetime (300 s): "
+                "a server with the default refuses this token") in result.stderr
+        token = result.stdout.strip()
+        assert jwt.decode(token, secret, algorithms=["HS256"])["exp"] > 0
+        # The warning is true: a server with the default --jwt-max-lifetime refuses it.
+        server = gotty("--jwt-secret-file", str(tmp_path / "secret"), "true")
+        client = open_session(server, "", token)
+        client.frames_until_close()
+        assert client.closed is not None and client.closed.code == 1008
+        server.wait_for_line(r"Refused session from 127\.0\.0\.1:\d+: ")
+
+    def test_a_ttl_within_the_default_limit_does_not_warn(self, tmp_path: Path) -> None:
+        write_secret(tmp_path / "secret")
+        result = mint("--secret-file", str(tmp_path / "secret"), "--token-only", "--ttl", "300")
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+
+    def test_help_shows_value_names_not_python_types(self) -> None:
+        for flag in ("-h", "--help"):
+            result = mint(flag)
+            assert result.returncode == 0, result.stderr
+            assert "<str>" not in result.stdout and "<list[str]>" not in result.stdout
+            assert "<int>" not in result.stdout
+            assert "Usage: gotty-py-token [OPTIONS] [-- ARGS...]\n" in result.stdout
+            assert "--key-file FILE" in result.stdout and "--ttl SECONDS" in result.stdout

@@ -32,7 +32,7 @@ from typing import Any
 import jwt
 
 from .. import boundedjson
-from ..options import SPECS_BY_NAME, Options
+from ..options import NO_ORIGINS, Options, Origins
 from .keys import KeyConfigError, KeySet, KeySources, VerificationKey, load_key_set
 from .replay import MemoryReplayStore, ReplayStore
 
@@ -361,15 +361,13 @@ def _same_type(typ: object, expected: str) -> bool:
     return short(typ) == short(expected)
 
 
-def _flag(name: str) -> str:
-    return SPECS_BY_NAME[name].cli_names[0]
-
-
-def verifier_from_options(options: Options,
-                          replay: ReplayStore | None = None) -> LaunchTokenVerifier | None:
+def verifier_from_options(options: Options, replay: ReplayStore | None = None, *,
+                          origins: Origins = NO_ORIGINS) -> LaunchTokenVerifier | None:
     """The verifier the options ask for, or None when no JWT key option is set.
 
-    Raises JwtConfigError when the options contradict each other or a key cannot be used.
+    Raises JwtConfigError when the options contradict each other or a key cannot be used;
+    its message names each option where its value came from (`origins`): the flag, the
+    environment variable, or the config file's line and key.
     """
     sources = KeySources(
         secret=options.jwt_secret,
@@ -377,7 +375,7 @@ def verifier_from_options(options: Options,
         public_key_file=options.jwt_public_key_file,
         jwks_file=options.jwt_jwks_file,
         algorithms=options.jwt_algorithms,
-        labels={name: _flag(f"jwt_{name}") for name in (
+        labels={name: origins.label(f"jwt_{name}") for name in (
             "secret", "secret_file", "public_key_file", "jwks_file", "algorithms")},
     )
     try:
@@ -388,7 +386,7 @@ def verifier_from_options(options: Options,
         return None
     for name in ("jwt_leeway", "jwt_max_lifetime"):
         if getattr(options, name) < 0:
-            raise JwtConfigError(f"{_flag(name)} must not be negative")
+            raise JwtConfigError(f"{origins.label(name)} must not be negative")
     policy = JwtPolicy(
         audience=options.jwt_audience or None,
         issuer=options.jwt_issuer or None,

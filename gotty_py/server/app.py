@@ -25,7 +25,7 @@ from tornado.httpserver import HTTPServer
 
 from ..backend.base import Backend, CommandUnusable
 from ..backend.reaper import become_subreaper, get_reaper
-from ..options import Options
+from ..options import NO_ORIGINS, Options, Origins
 from . import handlers
 from .accept import ListeningServer
 from .admission import Admission
@@ -67,7 +67,8 @@ class GottyServer:
 
     def __init__(self, options: Options, command: Sequence[str], backend: Backend,
                  environ: Mapping[str, str] | None = None,
-                 listener: Listener | None = None) -> None:
+                 listener: Listener | None = None, *,
+                 origins: Origins = NO_ORIGINS) -> None:
         if not command:
             raise StartupError(ExitCode.NO_COMMAND, "No command given.")
         self.options = options
@@ -86,7 +87,8 @@ class GottyServer:
         titles = Titles(title_template(options), {
             "command": self.command[0], "argv": self.command[1:], "hostname": hostname})
         proxies = trusted_proxies(options.trusted_proxies)
-        self.plugins = plugins_from_options(options, self.command, environ, hostname)
+        self.plugins = plugins_from_options(options, self.command, environ, hostname,
+                                            origins=origins)
         self.verifier = self.plugins.grant.verifier
         self.admission = Admission(once=options.once, max_connection=options.max_connection,
                                    listener=self)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..auth.tickets import TicketStore
-from ..options import Options
+from ..options import NO_ORIGINS, Options, Origins
 from ..webtty.session import Launch, SessionObserver
 from .audit_health import AuditHealth
 from .audit_observer import AuditConfigError, AuditService
@@ -63,10 +63,11 @@ class Plugins:
 
 
 def plugins_from_options(options: Options, command: Sequence[str], environ: Mapping[str, str],
-                         hostname: str) -> Plugins:
-    """Every plugin the options ask for; StartupError when one cannot work."""
+                         hostname: str, *, origins: Origins = NO_ORIGINS) -> Plugins:
+    """Every plugin the options ask for; StartupError when one cannot work (naming each
+    option where its value came from: `origins`)."""
     stores = stores_from_options(options)
-    verifier = launch_token_verifier(options, stores.replay)
+    verifier = launch_token_verifier(options, stores.replay, origins=origins)
     if verifier is None and stores.shared:
         log.warning("Warning: --store %s is ignored: it keeps launch-token ids and reconnect "
                     "tickets, and JWT launch tokens are not enabled", stores.description)

@@ -17,7 +17,14 @@ from importlib import resources
 from ..auth.jwt import JwtConfigError, LaunchTokenVerifier, verifier_from_options
 from ..auth.replay import ReplayStore
 from ..config import expand_home
-from ..options import Options
+from ..options import (
+    NO_ORIGINS,
+    OPTION_SPECS,
+    Options,
+    OptionValueError,
+    Origins,
+    check_range,
+)
 from .limits import INIT_MESSAGE_FLOOR, MAX_MESSAGE_SIZE
 from .template import Template, TemplateError, html_template, js_string
 
@@ -41,12 +48,6 @@ class StartupError(Exception):
         self.code = code
 
 
-NON_NEGATIVE = ("width", "height", "max_connection", "handshake_concurrency", "handshake_rate",
-                "timeout", "reconnect_time", "init_timeout", "ws_ping_interval",
-                "ws_ping_timeout", "cleanup_timeout", "drain_timeout", "idle_timeout",
-                "max_session_time")
-
-
 def check_options(options: Options) -> None:
     """Option combinations no server can run with."""
     if options.enable_basic_auth and not options.credential:
@@ -55,29 +56,36 @@ def check_options(options: Options) -> None:
     if options.enable_tls_client_auth and not options.enable_tls:
         raise StartupError(ExitCode.CLIENT_CERT_WITHOUT_TLS,
                            "TLS client authentication is enabled, but TLS is not enabled")
-    if options.random_url_length < 1:
-        raise StartupError(ExitCode.CONFIG, "random_url_length must be at least 1")
-    for name in NON_NEGATIVE:
-        if getattr(options, name) < 0:
-            raise StartupError(ExitCode.CONFIG, f"{name} must not be negative")
+    _check_declared_ranges(options)
     if not INIT_MESSAGE_FLOOR <= options.init_message_limit <= MAX_MESSAGE_SIZE:
         raise StartupError(ExitCode.CONFIG, (
             f"init_message_limit (--init-message-limit) is {options.init_message_limit}: it "
             f"must be between {INIT_MESSAGE_FLOOR} and {MAX_MESSAGE_SIZE} bytes"))
     if options.ws_ping_interval and options.ws_ping_timeout > options.ws_ping_interval:
         raise StartupError(ExitCode.CONFIG, "ws_ping_timeout must not exceed ws_ping_interval")
-    if options.ws_send_timeout < 1:
-        # No "never": a client that stopped reading would hold its connection, its slot and
-        # megabytes of buffered output for ever once its command has exited.
-        raise StartupError(ExitCode.CONFIG, "ws_send_timeout must be at least 1 (seconds)")
-    if options.width > 0xFFFF or options.height > 0xFFFF:
-        raise StartupError(ExitCode.CONFIG, "width and height must be at most 65535")
     if options.ws_origin:
         try:
             re.compile(options.ws_origin)
         except re.error as exc:
             raise StartupError(ExitCode.CONSTRUCTION,
                                f"invalid ws-origin regular expression: {exc}") from None
+
+
+def _check_declared_ranges(options: Options) -> None:
+    """The bounds declared with each int option (`minimum=`/`maximum=` in options.py).
+
+    Values read by the config loader were checked there, naming their source; this catches
+    an `Options` built in code. (ws_send_timeout has no "never", minimum 1: a client that
+    stopped reading would hold its connection, its slot and megabytes of buffered output
+    for ever once its command has exited.)"""
+    for spec in OPTION_SPECS:
+        if spec.kind != "int" or (spec.minimum is None and spec.maximum is None):
+            continue
+        try:
+            check_range(spec, getattr(options, spec.name))
+        except OptionValueError as exc:
+            flag = f" ({spec.cli_names[0]})" if spec.cli_names else ""
+            raise StartupError(ExitCode.CONFIG, f"{spec.name}{flag}: {exc}") from None
 
 
 def normalize_base_path(path: str) -> str:
@@ -151,11 +159,12 @@ def ssl_context(options: Options) -> ssl.SSLContext:
     return context
 
 
-def launch_token_verifier(options: Options, replay: ReplayStore) -> LaunchTokenVerifier | None:
+def launch_token_verifier(options: Options, replay: ReplayStore, *,
+                          origins: Origins = NO_ORIGINS) -> LaunchTokenVerifier | None:
     """JWT mode when a key option is set, remembering used `jti`s in `replay`;
-    contradictory JWT options are config errors."""
+    contradictory JWT options are config errors, naming where each value came from."""
     try:
-        verifier = verifier_from_options(options, replay)
+        verifier = verifier_from_options(options, replay, origins=origins)
     except JwtConfigError as exc:
         raise StartupError(ExitCode.CONFIG, str(exc)) from None
     if verifier is None and options.jwt_required:
