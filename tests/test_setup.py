@@ -24,7 +24,11 @@ LOCK_MESSAGE = ("E: Could not get lock /var/lib/apt/lists/lock. It is held by pr
 def dry_run(target: str) -> list[str]:
     """The commands `make TARGET` would run from nothing (-B: as if no stamp existed),
     into a venv path that does not exist, so nothing here is touched."""
-    result = subprocess.run(["make", "-n", "-B", target, "VENV=/nonexistent/venv"], cwd=ROOT,
+    # Run as a make of its own even under `make test`: a sub-make would inherit MAKEFLAGS
+    # and print "Entering/Leaving directory" lines among the commands.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    result = subprocess.run(["make", "--no-print-directory", "-n", "-B", target,
+                             "VENV=/nonexistent/venv"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=30, check=True)
     return result.stdout.splitlines()
 
