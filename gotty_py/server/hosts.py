@@ -33,6 +33,7 @@ import socket
 from dataclasses import dataclass
 
 from ..options import HostPattern, parse_host_patterns, split_host_port
+from .interfaces import ip_literal, is_wildcard
 from .startup import ExitCode, StartupError
 
 LOOPBACK_NAMES = ("localhost",)
@@ -47,20 +48,6 @@ def is_loopback_listener(address: str) -> bool:
         return ipaddress.ip_address(address.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _is_wildcard(address: str) -> bool:
-    return address in ("", "0.0.0.0", "::", "[::]")
-
-
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 @dataclass(frozen=True)
@@ -80,7 +67,7 @@ class AllowedHosts:
         host, port = split_host_port(host_header.strip().lower())
         if port == -1 or not host:
             return False
-        address = _ip(host)
+        address = ip_literal(host)
         if address is not None:
             if self.any_ip or (self.loopback_only and address.is_loopback):
                 return True
@@ -96,9 +83,9 @@ def _matches(pattern: HostPattern, host: str, port: int | None) -> bool:
         return False
     if name.startswith("*."):
         return host.endswith(name[1:]) and len(host) > len(name) - 1
-    address = _ip(host)
+    address = ip_literal(host)
     if address is not None:
-        return address == _ip(name)
+        return address == ip_literal(name)
     return host == name
 
 
@@ -116,4 +103,4 @@ def allowed_hosts(address: str, allowed: str, hostname: str | None = None) -> Al
     # fully qualified name goes in --allowed-hosts.
     name = (hostname if hostname is not None else socket.gethostname()).lower().rstrip(".")
     return AllowedHosts(names=frozenset({name} if name else ()), patterns=patterns,
-                        any_ip=True, loopback_names=_is_wildcard(address))
+                        any_ip=True, loopback_names=is_wildcard(address))

@@ -21,6 +21,21 @@ _SIOCGIFADDR = 0x8915  # linux/sockios.h: an interface's (first) IPv4 address
 _IF_INET6 = Path("/proc/net/if_inet6")
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def ip_literal(text: str) -> IPAddress | None:
+    """The address `text` spells, an IPv4-mapped IPv6 address as its IPv4 self (how a
+    dual-stack socket reports an IPv4 peer); None when it is not an address."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def is_wildcard(address: str) -> bool:
     """Whether listening at `address` means every interface ("" binds IPv4 and IPv6)."""
     if address == "":

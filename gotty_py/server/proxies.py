@@ -11,14 +11,14 @@ is parsed once at start-up; the answer is computed once per request by
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..options import Network, OptionValueError, parse_networks
+from .interfaces import IPAddress, ip_literal
 from .startup import ExitCode, StartupError
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Address = IPAddress
 
 
 def parse_address(text: str) -> Address | None:
@@ -29,13 +29,7 @@ def parse_address(text: str) -> Address | None:
         text = text[1:].partition("]")[0]
     elif text.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has several colons
         text = text.partition(":")[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return ip_literal(text)
 
 
 @dataclass(frozen=True)
