@@ -130,7 +130,10 @@ class TestStoppedReader:
         assert 0 < end["undelivered"] <= len(data) * 4 // 3 + 100_000
         assert end["detail"].startswith("process exited with status 0; client stopped "
                                         f"reading: {end['undelivered']} bytes of output")
-        assert 2 <= took < 2 + 8, f"dropped {took:.1f} s after the exit"
+        # The no-progress clock starts when the client last took output, which can be a few
+        # milliseconds before the test sees the command's exit (a run measured 1.9986 s):
+        # the close waited for the deadline rather than dropping the client at the exit.
+        assert 1.5 <= took < 2 + 8, f"dropped {took:.1f} s after the exit"
         cast = read_cast(Path(end["recording"]))
         last = cast.events[-1]  # random bytes: the recorder notes the invalid UTF-8 after
         assert last[1] == "m" and last[2].startswith(f"disconnect: client-stalled: {end['detail']}")
