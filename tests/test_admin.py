@@ -33,9 +33,10 @@ from tests.gotty import (
     wait_for,
 )
 from tests.jwt_keys import claims, hs256, write_secret
+from tests.test_audit import local_addr
+from tests.test_jwt_sessions import POLICY
 
 ADMIN = "admin:s3cret"
-POLICY = ["--jwt-audience", "console", "--jwt-issuer", "portal", "--jwt-max-lifetime", "120"]
 # A background job and the shell print their PIDs, then every line typed is echoed back.
 SCRIPT = ('sleep 1000 & echo JOB=$!; echo SHELL=$$; '
           'while read -r line; do echo "got:$line"; done')
@@ -53,8 +54,7 @@ class AdminServer:
         token = hs256(self.secret, claims(sub=sub, args=list(args)))
         client = open_session(self.server, f"?jwt={token}")
         job_pids(client)  # running, with its PIDs printed
-        host, port = client.ws.sock.getsockname()[:2]
-        return client, f"{host}:{port}"
+        return client, local_addr(client)
 
     def sessions(self) -> list[dict[str, Any]]:
         response = http_request(self.server.url + "admin/api/sessions", headers=basic(ADMIN))
