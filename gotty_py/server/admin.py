@@ -121,22 +121,17 @@ class AdminHandler(NoRequestBody, TokenSafeLogging, tornado.web.RequestHandler):
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.finish("admin authorization failed\n")
             return
-        if self.request.method == "POST":
-            self._refuse_cross_site()
-        elif script_refused(self.request.headers.get("Sec-Fetch-Site"),
-                            other_origins_allowed=False) is not None:
-            self._refuse_cross_site("Sec-Fetch-Site: "
-                                    + str(self.request.headers.get("Sec-Fetch-Site")))
-
-    def _refuse_cross_site(self, detail: str | None = None) -> None:
         headers = self.request.headers
-        detail = detail or cross_site_post(headers.get("Origin"), headers.get("Host"),
-                                           headers.get("Sec-Fetch-Site"))
-        if detail is None:
-            detail = self.missing_proof()
+        if self.request.method == "POST":
+            detail = (cross_site_post(headers.get("Origin"), headers.get("Host"),
+                                      headers.get("Sec-Fetch-Site")) or self.missing_proof())
+        else:
+            fetched_by = script_refused(headers.get("Sec-Fetch-Site"),
+                                        other_origins_allowed=False)
+            detail = None if fetched_by is None else f"Sec-Fetch-Site: {fetched_by}"
         if detail is not None:
             refuse(self, self.site, ConnectionRefusal.ADMIN_CROSS_SITE, CROSS_SITE_REFUSED,
-                   f"admin {detail}")
+                   f"admin route: {detail}")
 
     def missing_proof(self) -> str | None:
         """Why this POST lacks what only our page or a non-browser client sends; None

@@ -25,6 +25,7 @@ import secrets
 import urllib.parse
 
 from ..auth.basic import BasicAuthResult, check_basic_auth
+from ..options import check_admin_credential
 from .fetch_metadata import FetchSite, fetch_site
 
 ADMIN_REALM = "gotty-py admin"
@@ -36,11 +37,11 @@ class AdminAccess:
     """The admin credential and the page's form token of one server."""
 
     def __init__(self, credential: str) -> None:
-        user, colon, password = credential.partition(":")
-        if not (colon and user and password):
-            raise ValueError("the admin credential must be user:password")
+        if not credential:
+            raise ValueError("no admin credential")
+        check_admin_credential(credential)  # OptionValueError: not user:password
         self._credential = credential
-        self.user = user  # who ended a session, in the event log
+        self.user = credential.partition(":")[0]  # who ended a session, in the event log
         # A page rendered before a restart carries an old token: its End is refused (403)
         # and a reload gives the new one.
         self.form_token = secrets.token_urlsafe(24)
