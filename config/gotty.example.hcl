@@ -195,6 +195,9 @@
 // Port of the operations listener (0 picks a free port; empty: no operations listener).
 // ops_port = ""
 
+// Credential (user:pass) of the admin view of live sessions under the base path: admin/ (a page) and admin/api/sessions (JSON, for gotty-py-admin), which can end a session; empty: no admin routes. Must differ from --credential.
+// admin_credential = ""
+
 // Log line format: text, or json (one object per line, with the session id, user and client address where known).
 // log_format = "text"
 

@@ -198,6 +198,9 @@ async def _run(server: GottyServer, options: Options) -> int:
         log.info("Alternative URL: %s", url)
     if server.ops_url:
         log.info("Operations listening at: %s", server.ops_url)
+    if server.admin is not None:
+        log.info("Admin view of live sessions at: %sadmin/ (user %s)", urls[0],
+                 server.admin.access.user)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, server.handle_signal, signum)

@@ -304,6 +304,12 @@ class Options:
     ops_port: str = option("", "Port of the operations listener (0 picks a free port; empty: "
                            "no operations listener)", flag="ops-port", origin="gotty-py",
                            section=Section.OPERATIONS, minimum=0, maximum=65535)
+    admin_credential: str = option("", "Credential (user:pass) of the admin view of live "
+                                   "sessions under the base path: admin/ (a page) and "
+                                   "admin/api/sessions (JSON, for gotty-py-admin), which can "
+                                   "end a session; empty: no admin routes. Must differ from "
+                                   "--credential", flag="admin-credential", origin="gotty-py",
+                                   section=Section.OPERATIONS)
     log_format: str = option("text", "Log line format: text, or json (one object per line, "
                              "with the session id, user and client address where known)",
                              flag="log-format", origin="gotty-py", section=Section.OPERATIONS)
@@ -559,6 +565,15 @@ def parse_socket_mode(text: str) -> int:
     return int(stripped, 8)
 
 
+def check_admin_credential(text: str) -> None:
+    """`user:pass`, both non-empty (or empty: no admin routes). The message never repeats
+    the value: it is a password."""
+    user, colon, password = text.partition(":")
+    if text and not (colon and user and password):
+        raise OptionValueError("expected user:password with both parts non-empty (the value "
+                               "is not repeated here: it is a secret)")
+
+
 def format_socket_mode(mode: int) -> str:
     return f"{mode:04o}"
 
@@ -610,6 +625,8 @@ def _checked_text(spec: OptionSpec, text: str) -> str:
         if text and not _HEADER_NAME.fullmatch(text):
             raise OptionValueError(f"expected an HTTP header name (e.g. X-Forwarded-User), "
                                    f"got {text!r}")
+    elif spec.name == "admin_credential":
+        check_admin_credential(text)
     elif spec.name == "unix_socket_mode":
         return format_socket_mode(parse_socket_mode(text))
     return text

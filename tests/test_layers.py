@@ -51,6 +51,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "gotty_py.server.launch_codec": ("gotty_py.webtty.session", "gotty_py.facts"),
     "gotty_py.backends": ("gotty_py.backend", "gotty_py.options"),
     "gotty_py.token_cli": ("gotty_py.auth", "gotty_py.options", "gotty_py.helptext"),
+    # gotty-py-admin only speaks HTTP to a server's admin routes.
+    "gotty_py.admin_cli": (),
     "gotty_py.cli": ("gotty_py",),
     "gotty_py.__main__": ("gotty_py.cli",),
     "gotty_py.__init__": (),

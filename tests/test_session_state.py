@@ -50,6 +50,7 @@ def test_every_cause_has_an_outcome() -> None:
         EndCause.INTERNAL_ERROR: Outcome.ERROR,
         EndCause.IDLE_TIMEOUT: Outcome.TIMED_OUT,
         EndCause.TIME_LIMIT: Outcome.TIMED_OUT,
+        EndCause.ADMIN_ENDED: Outcome.ADMIN_ENDED,
     }
     assert set(expected) == set(EndCause)
     for cause, want in expected.items():

@@ -54,6 +54,10 @@ audit_required = true
 ops_address = "0.0.0.0"
 ops_port = "9090"
 log_format = "json"
+// The admin view of live sessions (admin/ under the base path, gotty-py-admin; see
+// docs/operations.md) is off. To turn it on, give the container GOTTY_ADMIN_CREDENTIAL
+// (user:pass) from a Secret rather than a key here, and keep admin/ off the public Ingress
+// if administrators reach the console otherwise.
 
 // SIGTERM: not ready, no new sessions, the open ones end with cleanup and audit within
 // this many seconds; terminationGracePeriodSeconds (40) leaves 15 s of margin.

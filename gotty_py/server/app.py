@@ -28,6 +28,8 @@ from ..backend.reaper import become_subreaper, get_reaper
 from ..options import NO_ORIGINS, Options, Origins
 from . import handlers
 from .accept import ListeningServer
+from .admin import Admin, admin_routes
+from .admin_access import AdminAccess
 from .admission import Admission
 from .auth_proxy import auth_proxy
 from .delivery import Liveness
@@ -117,6 +119,9 @@ class GottyServer:
             handshakes=HandshakeLimiter(concurrency=options.handshake_concurrency,
                                         rate=options.handshake_rate),
         )
+        registry = self.plugins.registry
+        self.admin = (Admin(AdminAccess(options.admin_credential), registry)
+                      if registry is not None else None)
         self.ops = _operations_listener(options, self.plugins.metrics, self.plugins.health,
                                         self.admission)
         self.ops_url = ""
@@ -144,6 +149,8 @@ class GottyServer:
              handlers.StaticHandler, {"path": static, **site}),
             (rf"{base}.*", handlers.IndexHandler, site),
         ]
+        if self.admin is not None:  # before the catch-all index
+            routes[-1:-1] = admin_routes(base, self.site, self.admin)
         if base_path != "/":
             routes.insert(0, (re.escape(base_path.rstrip("/")),
                               handlers.RedirectToBaseHandler, site))

@@ -57,6 +57,7 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     AUDIT_FAILED = "audit-failed"
     TIMED_OUT = "timed-out"  # --idle-timeout or --max-session-time ended it
+    ADMIN_ENDED = "admin-ended"  # an administrator ended it (the admin page or gotty-py-admin)
     ERROR = "error"
 
 
@@ -78,6 +79,8 @@ def outcome(end: SessionEnd) -> Outcome:
             return Outcome.AUDIT_FAILED
         case EndCause.IDLE_TIMEOUT | EndCause.TIME_LIMIT:
             return Outcome.TIMED_OUT
+        case EndCause.ADMIN_ENDED:
+            return Outcome.ADMIN_ENDED
         case (EndCause.PROTOCOL_ERROR | EndCause.INIT_TIMEOUT | EndCause.START_FAILED
               | EndCause.INTERNAL_ERROR):
             # A client that broke the protocol (a malformed init, or none in time), a
@@ -312,6 +315,8 @@ class AuditObserver(SessionObserver):
             "bytes_out": session.bytes_out,
             # Of which the client never got this many (it stopped reading; else null).
             "undelivered": end.undelivered,
+            # Who ended it from the admin endpoint (outcome admin-ended); else null.
+            "ended_by": end.ended_by,
             "input_recorded": self.service.record_input and self.recorder is not None,
             # A cleanup line must follow: `gotty-py-audit` reports a session whose hook
             # never ran (the server was killed first) as well as one whose hook failed.

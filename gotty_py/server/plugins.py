@@ -26,6 +26,7 @@ from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError, HookRe
 from .grant import LaunchGrant, TicketArming
 from .health import HealthCheck
 from .metrics import ServerMetrics
+from .registry import SessionRegistry
 from .startup import ExitCode, StartupError, launch_token_verifier
 from .stores import memory_stores, stores_from_options
 
@@ -53,13 +54,17 @@ class ServerPlugin(Protocol):
 class Plugins:
     grant: LaunchGrant
     # In the order they see each session: the shared store (closed last, after everything
-    # that may still use it), the metrics, the ticket arming, the audit trail, then the
-    # cleanup hook (which reports to the audit trail, so it closes first).
+    # that may still use it), the metrics, the live-session registry, the ticket arming,
+    # the audit trail, then the cleanup hook (which reports to the audit trail, so it
+    # closes first).
     features: tuple[ServerPlugin, ...]
     # What readiness asks before it says the server can take sessions (server/health.py).
     health: tuple[HealthCheck, ...] = ()
     # With an operations listener (--ops-port): what /metrics shows; also one of `features`.
     metrics: ServerMetrics | None = None
+    # With --admin-credential: the running sessions the admin routes list and end; also one
+    # of `features`.
+    registry: SessionRegistry | None = None
 
 
 def plugins_from_options(options: Options, command: Sequence[str], environ: Mapping[str, str],
@@ -88,6 +93,10 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
     features: list[ServerPlugin] = [stores.plugin] if stores.plugin is not None else []
     if metrics is not None:
         features.append(metrics)
+    # The admin routes' registry (a session hub would give it each session's sharing).
+    registry = SessionRegistry() if options.admin_credential else None
+    if registry is not None:
+        features.append(registry)
     if tickets is not None:
         features.append(TicketArming(tickets, options.reconnect_time))
     if audit is not None:
@@ -111,4 +120,5 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
     if audit is not None and options.audit_required:
         health.append(AuditHealth(audit))
     return Plugins(grant=LaunchGrant(options, command, verifier, tickets, listener=metrics),
-                   features=tuple(features), health=tuple(health), metrics=metrics)
+                   features=tuple(features), health=tuple(health), metrics=metrics,
+                   registry=registry)

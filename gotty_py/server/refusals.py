@@ -27,6 +27,8 @@ class ConnectionRefusal(StrEnum):
     REQUEST_BODY = "request-body"  # a /ws request with a body (413)
     AUTH_PROXY_UNTRUSTED = "auth-proxy-untrusted"  # --auth-proxy-header: not via the proxy
     AUTH_PROXY_USER = "auth-proxy-user"  # from the proxy, without one valid user header
+    ADMIN_AUTH = "admin-auth"  # the admin routes without the right --admin-credential
+    ADMIN_CROSS_SITE = "admin-cross-site"  # an admin POST from another site's page (CSRF)
 
 
 class RefusalCounter(Protocol):

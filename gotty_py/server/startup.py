@@ -23,6 +23,7 @@ from ..options import (
     Options,
     OptionValueError,
     Origins,
+    check_admin_credential,
     check_range,
 )
 from .limits import INIT_MESSAGE_FLOOR, MAX_MESSAGE_SIZE
@@ -57,6 +58,7 @@ def check_options(options: Options) -> None:
         raise StartupError(ExitCode.CLIENT_CERT_WITHOUT_TLS,
                            "TLS client authentication is enabled, but TLS is not enabled")
     _check_declared_ranges(options)
+    _check_admin_credential(options)
     if not INIT_MESSAGE_FLOOR <= options.init_message_limit <= MAX_MESSAGE_SIZE:
         raise StartupError(ExitCode.CONFIG, (
             f"init_message_limit (--init-message-limit) is {options.init_message_limit}: it "
@@ -69,6 +71,23 @@ def check_options(options: Options) -> None:
         except re.error as exc:
             raise StartupError(ExitCode.CONSTRUCTION,
                                f"invalid ws-origin regular expression: {exc}") from None
+
+
+def _check_admin_credential(options: Options) -> None:
+    """An admin credential that is malformed (an `Options` built in code: the config loader
+    checked the others), or the site's own: every terminal user would be an admin."""
+    if not options.admin_credential:
+        return
+    try:
+        check_admin_credential(options.admin_credential)
+    except OptionValueError as exc:
+        raise StartupError(ExitCode.CONFIG, f"admin_credential (--admin-credential): {exc}"
+                           ) from None
+    if options.admin_credential == options.credential:
+        raise StartupError(ExitCode.CONFIG, (
+            "admin_credential (--admin-credential) is the same as credential (--credential): "
+            "every user of the terminal could end everyone's sessions; give the admin view "
+            "a credential of its own"))
 
 
 def _check_declared_ranges(options: Options) -> None:

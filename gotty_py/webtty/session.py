@@ -364,9 +364,11 @@ class Session:
         self._start_task(self._finish(EndCause.SHUTDOWN, "server shutting down",
                                       CloseCode.GOING_AWAY, flush=False))
 
-    def abort(self, cause: EndCause, detail: str, code: int) -> None:
-        """End the session for a reason decided outside it (an init deadline, a limit)."""
-        self._start_task(self._finish(cause, detail, code))
+    def abort(self, cause: EndCause, detail: str, code: int, *,
+              ended_by: str | None = None) -> None:
+        """End the session for a reason decided outside it (an init deadline, a limit, an
+        administrator: `ended_by` names who, for the end's record)."""
+        self._start_task(self._finish(cause, detail, code, ended_by=ended_by))
 
     async def _started(self) -> None:
         if self._starter is not None:
@@ -574,7 +576,8 @@ class Session:
             await self._finish(EndCause.PROCESS_EXITED, describe_exit(status), CloseCode.NORMAL)
 
     async def _finish(self, cause: EndCause, detail: str, code: int | None, *,
-                      disconnect: Disconnect | None = None, flush: bool = True) -> None:
+                      disconnect: Disconnect | None = None, flush: bool = True,
+                      ended_by: str | None = None) -> None:
         if self._ended():
             return
         self._state = advance(self._state, State.ENDED)
@@ -607,6 +610,7 @@ class Session:
             close_code=code,
             disconnect=disconnect,
             undelivered=undelivered.bytes if undelivered is not None else None,
+            ended_by=ended_by,
         )
         try:
             await self._observers.on_end(self, self.end)

@@ -58,6 +58,7 @@ class EndCause(StrEnum):
     INTERNAL_ERROR = "internal-error"  # a bug; logged with its traceback
     IDLE_TIMEOUT = "idle-timeout"  # no input from the client within --idle-timeout
     TIME_LIMIT = "time-limit"  # running for --max-session-time
+    ADMIN_ENDED = "admin-ended"  # an administrator ended it (`SessionEnd.ended_by` says who)
 
 
 class Disconnect(StrEnum):
@@ -90,6 +91,7 @@ class SessionEnd:
     close_code: int | None = None
     disconnect: Disconnect | None = None  # set exactly when cause is CLIENT_CLOSED
     undelivered: int | None = None  # output bytes the client never got (CLIENT_STALLED)
+    ended_by: str | None = None  # the administrator who ended it (ADMIN_ENDED), else None
 
 
 def describe_exit(status: int | None) -> str:
