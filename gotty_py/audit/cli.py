@@ -1,4 +1,5 @@
-"""`gotty-py-audit`: list the recorded sessions, show, dump or replay one, verify them.
+"""`gotty-py-audit`: list the recorded sessions, show, dump or replay one, verify them;
+convert a recording to asciicast v3.
 
 Rules of this module: it only reads (the event log and recordings, through `reader`). The
 event log is found as gotty-py would write it: `--event-log`, else the server's own options
@@ -20,6 +21,7 @@ from typing import Any
 import typer
 
 from ..config import ConfigError, load_options
+from .castformat import convert_to_v3
 from .events import event_log_location
 from .reader import (
     Cast,
@@ -223,6 +225,33 @@ def replay(target: str = typer.Argument(..., metavar="SESSION_ID|FILE"),
             out.flush()
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+@app.command()
+def convert(source: str = typer.Argument(..., metavar="SESSION_ID|FILE"),
+            output: str | None = typer.Option(None, "--output", "-o", metavar="FILE",
+                                              help="Write here (a new file; default: the "
+                                                   "standard output).")) -> None:
+    """Convert an asciicast v2 recording to v3 (for asciinema 3 and its player).
+
+    The events and the session metadata stay as they were; times become intervals. The
+    original is left as it is: its size and SHA-256 are what the event log holds.
+    """
+    cast = _load_cast(source)
+    if cast.version != 2:
+        raise _fail(f"{source} is already asciicast v{cast.version}")
+    text = "".join(line + "\n" for line in convert_to_v3(cast.header, cast.events))
+    if output is None or output == "-":
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(output, "x", encoding="utf-8") as handle:  # never over another file
+            handle.write(text)
+    except FileExistsError:
+        raise _fail(f"{output} exists; not overwritten") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def _verify_one(record: SessionRecord) -> tuple[str, str]:

@@ -18,7 +18,8 @@ from enum import StrEnum
 from typing import Any, assert_never
 
 from .. import __version__
-from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
+from ..audit.asciicast import RecordingSummary, SessionRecorder
+from ..audit.castformat import CastFormat, build_header
 from ..audit.events import EventLog, event_log_location, utc_iso
 from ..audit.naming import NameTemplate, TemplateError, make_directory
 from ..audit.writer import BackgroundWriter
@@ -104,6 +105,12 @@ class AuditService:
         event_log_path = event_log_location(options.audit_event_log, options.audit_dir)
         self.required = options.audit_required
         self.record_input = options.audit_input
+        try:
+            self.format = CastFormat(options.audit_format)
+        except ValueError:
+            raise AuditConfigError(f"invalid audit_format (--audit-format) "
+                                   f"{options.audit_format!r}: expected one of "
+                                   f"{', '.join(CastFormat)}") from None
         self.cleanup_expected = bool(options.cleanup_command)
         self.writer = BackgroundWriter()
         self.event_log = EventLog(event_log_path, self.writer) if event_log_path else None
@@ -125,8 +132,8 @@ class AuditService:
                 log.error("Audit directory %s is not usable (%s): sessions will be %s",
                           self.directory, exc.strerror or exc,
                           "refused" if self.required else "unrecorded")
-            log.info("Recording sessions to %s as %s (input %s, recording %s)",
-                     self.directory, self.template.text,
+            log.info("Recording sessions to %s as %s in asciicast %s (input %s, recording %s)",
+                     self.directory, self.template.text, self.format,
                      "recorded" if self.record_input else "not recorded",
                      "required" if self.required else "optional")
         if self.event_log is not None:
@@ -204,7 +211,7 @@ class AuditObserver(SessionObserver):
         return build_header(width=columns, height=rows, timestamp=time.time(),
                             command=shlex.join(facts.argv), title=session.title or "",
                             env={"TERM": TERMINAL_TYPE}, metadata=metadata,
-                            metadata_key=METADATA_KEY)
+                            metadata_key=METADATA_KEY, fmt=self.service.format)
 
     # --- before the process is started -------------------------------------------------------
 
@@ -218,7 +225,7 @@ class AuditObserver(SessionObserver):
                 components = service.template.render(session.facts)
                 self.recorder = await SessionRecorder.create(
                     service.writer, service.directory, components, session.id,
-                    on_error=self._recording_failed)
+                    on_error=self._recording_failed, fmt=service.format)
             except (OSError, ValueError) as exc:
                 self.recording_error = f"recording unavailable: {_reason(exc)}"
                 log.error("Audit: cannot open a recording in %s for session %s from %s: %s%s",
@@ -336,4 +343,5 @@ class AuditObserver(SessionObserver):
                     f"recording failed: {summary.error}" if summary.error else None)
                 event_log.append({**record, **fields}, sync=True)
 
-        recorder.close(f"disconnect: {end.cause}: {end.detail}", then=write_end_line)
+        recorder.close(f"disconnect: {end.cause}: {end.detail}", then=write_end_line,
+                       exit_status=end.exit_status)

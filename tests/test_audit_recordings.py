@@ -1,0 +1,92 @@
+"""Recordings end to end: asciicast v3 and `gotty-py-audit convert`.
+
+Real server, real PTYs, real WebSocket clients, the real `gotty-py-audit` command. v3 files
+are held against `tests/asciicast_v3_spec.py` (asciinema 3, the player of v3, installs from
+neither PyPI nor Debian); v2 files still go through asciinema 2 (`check_end_line`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from gotty_py.audit.reader import read_cast
+from tests.asciicast_v3_spec import check_v3
+from tests.gotty import Gotty
+from tests.test_audit import AUDIT_CLI, audit_cli, check_end_line, connect, sha256, wait_line
+
+
+class TestV3:
+    def test_a_v3_session(self, gotty: Gotty, tmp_path: Path) -> None:
+        audit = tmp_path / "audit"
+        events = audit / "sessions.jsonl"
+        server = gotty("--audit-dir", str(audit), "--audit-format", "v3", "-w", "sh", "-c",
+                       "echo ready; read x; printf 'h\\303\\251llo\\n'; exit 3")
+        client, remote = connect(server)
+        client.read_until(b"ready")
+        client.resize(100, 33)
+        client.input("go\r")
+        client.frames_until_close()
+        end = wait_line(events, remote)
+        path = Path(end["recording"])
+        assert (end["recording_size"], end["recording_sha256"]) == (path.stat().st_size,
+                                                                    sha256(path))
+        v3 = check_v3(path)  # the documented rules
+        assert v3.header["term"] == {"cols": 120, "rows": 40, "type": "xterm-256color"}
+        assert v3.header["x-gotty-py"]["session"] == end["session"]
+        assert ("r", "100x33") in [(c, d) for _, c, d in v3.events]
+        assert v3.events[-1][1:] == ("x", "3")
+        cast = read_cast(path)  # ours: the same events, times since the start
+        assert cast.text().encode() == bytes(client.output)
+        assert [(c, d) for _, c, d in cast.events] == [(c, d) for _, c, d in v3.absolute()]
+
+        played = subprocess.run([str(AUDIT_CLI), "--event-log", str(events), "replay",
+                                 end["session"], "--speed", "100"], capture_output=True,
+                                timeout=30)
+        assert played.returncode == 0 and played.stdout == bytes(client.output)
+        verified = audit_cli("--event-log", str(events), "verify")
+        assert verified.returncode == 0 and f"OK           {end['session']}" in verified.stdout
+        listed = audit_cli("--event-log", str(events), "list")
+        assert "exited 3" in listed.stdout
+
+    def test_a_signal_is_the_shells_exit_status(self, gotty: Gotty, tmp_path: Path) -> None:
+        audit = tmp_path / "audit"
+        server = gotty("--audit-dir", str(audit), "--audit-format", "v3", "sh", "-c",
+                       "echo ready; kill -TERM $$")
+        client, remote = connect(server)
+        client.frames_until_close()
+        end = wait_line(audit / "sessions.jsonl", remote)
+        assert check_v3(Path(end["recording"])).events[-1][1:] == ("x", "143")
+
+    def test_a_bad_format_is_refused_at_start_up(self, tmp_path: Path) -> None:
+        from tests.gotty import run_gotty
+        result = run_gotty("--audit-dir", str(tmp_path), "--audit-format", "v4", "true")
+        assert result.returncode == 2 and "expected one of v2, v3, got 'v4'" in result.stderr
+
+
+class TestConvert:
+    def test_convert_a_v2_recording(self, gotty: Gotty, tmp_path: Path) -> None:
+        audit = tmp_path / "audit"
+        events = audit / "sessions.jsonl"
+        server = gotty("--audit-dir", str(audit), "sh", "-c", "printf 'one\\r\\ntwo'")
+        client, remote = connect(server)
+        client.frames_until_close()
+        end = wait_line(events, remote)
+        v2 = check_end_line(end)  # asciinema 2 reads the original
+        out = tmp_path / "out.cast"
+        done = audit_cli("--event-log", str(events), "convert", end["session"], "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        v3 = check_v3(out)
+        assert v3.header["x-gotty-py"] == v2.metadata
+        assert read_cast(out).events == v2.events
+        # The original is untouched: it still verifies against the event log.
+        assert audit_cli("--event-log", str(events), "verify").returncode == 0
+
+        again = audit_cli("convert", end["recording"], "-o", str(out))
+        assert again.returncode == 2 and "exists; not overwritten" in again.stderr
+        already = audit_cli("convert", str(out))
+        assert already.returncode == 2 and "already asciicast v3" in already.stderr
+        to_stdout = subprocess.run([str(AUDIT_CLI), "convert", end["recording"]],
+                                   capture_output=True, timeout=30)
+        assert to_stdout.returncode == 0 and to_stdout.stdout == out.read_bytes()
+
