@@ -1,4 +1,4 @@
-"""Recordings end to end: asciicast v3 and `gotty-py-audit convert`.
+"""Recordings end to end: asciicast v3, `gotty-py-audit convert`, `search`, `replay --from`.
 
 Real server, real PTYs, real WebSocket clients, the real `gotty-py-audit` command. v3 files
 are held against `tests/asciicast_v3_spec.py` (asciinema 3, the player of v3, installs from
@@ -89,4 +89,46 @@ class TestConvert:
         to_stdout = subprocess.run([str(AUDIT_CLI), "convert", end["recording"]],
                                    capture_output=True, timeout=30)
         assert to_stdout.returncode == 0 and to_stdout.stdout == out.read_bytes()
+
+
+class TestSearchAndReplayFrom:
+    def test_search_finds_the_session_and_the_offset(self, gotty: Gotty,
+                                                     tmp_path: Path) -> None:
+        audit = tmp_path / "audit"
+        events = audit / "sessions.jsonl"
+        server = gotty("--audit-dir", str(audit), "-w", "sh", "-c",
+                       "echo ready; read x; printf 'rm -rf \\033[1;31m%s\\033[0m\\n' \"$x\"")
+        ends = []
+        for path in ("/important", "/tmp/scratch"):  # the second session lacks the text
+            client, remote = connect(server)
+            client.read_until(b"ready")
+            client.input(path + "\r")
+            client.frames_until_close()
+            ends.append(wait_line(events, remote))
+        found_end = ends[0]
+
+        cast = read_cast(found_end["recording"])
+        times = [t for t, code, data in cast.events if code == "o" and "rm -rf" in data]
+        for args in (["--event-log", str(events), "search"],
+                     ["search", "--dir", str(audit)]):
+            result = audit_cli(*args, "rm -rf /important")  # across the colour codes
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.splitlines() == [
+                f"{found_end['session']}  {found_end['recording']}  {times[0]:.3f}"]
+        nothing = audit_cli("search", "--dir", str(audit), "not in any session")
+        assert nothing.returncode == 1 and nothing.stdout == ""
+        folded = audit_cli("search", "--dir", str(audit), "-i", "RM -RF")
+        assert folded.returncode == 0 and found_end["session"] in folded.stdout
+
+    def test_replay_from_writes_what_came_before_at_once(self, tmp_path: Path) -> None:
+        path = tmp_path / "long.cast"
+        # 1000 s of silence: without --from, replay --max-wait 0 would sit through it.
+        path.write_text('{"version": 3, "term": {"cols": 80, "rows": 24}}\n'
+                        '[0.1, "o", "before "]\n[1000.0, "o", "after"]\n[0.5, "x", "0"]\n')
+        played = subprocess.run([str(AUDIT_CLI), "replay", str(path), "--from", "999.9",
+                                 "--max-wait", "0", "--speed", "100"], capture_output=True,
+                                timeout=30)
+        assert played.returncode == 0 and played.stdout == b"before after"
+        bad = audit_cli("replay", str(path), "--from", "-1")
+        assert bad.returncode == 2 and "--from must not be negative" in bad.stderr
 

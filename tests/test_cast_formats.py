@@ -1,4 +1,4 @@
-"""asciicast v3 and v2 to v3, on their own.
+"""asciicast v3, v2 to v3 and the search of output, on their own.
 
 The recorder runs with the real writer thread, real files and a fake clock (so the times
 are known); its files are held against `tests/asciicast_v3_spec.py`, written from the
@@ -22,6 +22,7 @@ from gotty_py.audit.castformat import (
     header_to_v3,
 )
 from gotty_py.audit.reader import CastError, read_cast
+from gotty_py.audit.search import ControlStripper, OutputSearch, search_events
 from gotty_py.audit.writer import BackgroundWriter
 from gotty_py.options import AUDIT_FORMATS
 from tests.asciicast_v3_spec import check_v3
@@ -159,4 +160,41 @@ class TestConvert:
                                       "theme": {"fg": "#fff", "bg": "#000"}}}
         assert json.dumps(header_to_v3({"version": 2, "width": 1, "height": 2})) == \
             '{"version": 3, "term": {"cols": 1, "rows": 2}}'
+
+
+class TestSearch:
+    @pytest.mark.parametrize(("data", "shown"), [
+        ("\x1b[1;31merror\x1b[0m", "error"),
+        ("a\x1b]0;title\x07b\x1b]8;;http://x\x1b\\c", "abc"),  # OSC ended by BEL and ST
+        ("x\x1bPq#0;1\x1b\\y", "xy"),  # DCS (sixel)
+        ("\x1b7saved\x1b8\x1b(B!", "saved!"),  # two-byte and charset sequences
+        ("tab\there\r\nnext\x08\x07", "tab\there\nnext"),
+        ("\x1b[?2004h$ ", "$ "),
+    ])
+    def test_controls_are_skipped(self, data: str, shown: str) -> None:
+        assert ControlStripper().feed(data) == shown
+
+    def test_a_sequence_split_across_events(self) -> None:
+        stripper = ControlStripper()
+        assert [stripper.feed(p) for p in ("a\x1b", "[3", "1m", "b\x1b]0;t", "\x07c")] == \
+            ["a", "", "", "b", "c"]
+
+    def test_match_across_events_and_escapes_at_the_first_events_time(self) -> None:
+        events = [(1.0, "o", "no\r\nsecret"), (2.0, "i", "word"), (3.0, "o", "\x1b[31mwo"),
+                  (4.0, "o", "rd\x1b[0m and secretword"), (5.0, "o", "secretwor"),
+                  (6.0, "o", "d")]
+        assert search_events("secretword", events) == [1.0, 4.0, 5.0]
+
+    def test_each_match_once_overlaps_included(self) -> None:
+        search = OutputSearch("aa")
+        assert search.feed(1.0, "aaa") == [1.0, 1.0]
+        assert search.feed(2.0, "a") == [1.0]  # the last "a" of the event before starts it
+
+    def test_ignore_case(self) -> None:
+        assert search_events("ERROR", [(0.5, "o", "Error")], ignore_case=True) == [0.5]
+        assert search_events("ERROR", [(0.5, "o", "Error")]) == []
+
+    def test_empty_needle_is_refused(self) -> None:
+        with pytest.raises(ValueError):
+            OutputSearch("")
 
