@@ -177,7 +177,7 @@
 // Recording file name under --audit-dir, from {date} {time} {session} {user} {remote_addr} {command} {hostname} {arg0} {arg1}... {claim.NAME}; each value is sanitized, '/' in the template makes directories.
 // audit_file_name = "{date}/{user}/{time}-{session}.cast"
 
-// Record the client's input too (typed passwords land in the recording).
+// Record the client's input too (input typed while the terminal does not echo, at a password prompt, is left out and marked).
 // audit_input = false
 
 // asciicast version of new recordings: v2, or v3 (interval times, the terminal object, the exit status as the last event; for asciinema 3 and its player).

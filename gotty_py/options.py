@@ -282,8 +282,9 @@ class Options:
         "{date} {time} {session} {user} {remote_addr} {command} {hostname} {arg0} {arg1}... "
         "{claim.NAME}; each value is sanitized, '/' in the template makes directories",
         flag="audit-file-name", origin="gotty-py", section=Section.AUDIT)
-    audit_input: bool = option(False, "Record the client's input too (typed passwords land in "
-                               "the recording)", flag="audit-input", origin="gotty-py",
+    audit_input: bool = option(False, "Record the client's input too (input typed while the "
+                               "terminal does not echo, at a password prompt, is left out and "
+                               "marked)", flag="audit-input", origin="gotty-py",
                                section=Section.AUDIT)
     audit_format: str = option("v2", "asciicast version of new recordings: v2, or v3 (interval "
                                "times, the terminal object, the exit status as the last "

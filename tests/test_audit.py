@@ -197,15 +197,67 @@ class TestInput:
 
     def test_input_is_recorded_with_the_option(self, gotty: Gotty, tmp_path: Path) -> None:
         audit = tmp_path / "audit"
-        server = gotty("--audit-dir", str(audit), "--audit-input", "-w", *self.CMD)
+        server = gotty("--audit-dir", str(audit), "--audit-input", "-w",
+                       "sh", "-c", "echo ready; read line; echo ok")
         client, remote = connect(server)
-        client.read_until(b"ready")  # echo is off from here: typing does not show
-        client.input("hunter2\r")
+        client.read_until(b"ready")  # echo on: what is typed shows, and is recorded
+        client.input("ls -l\r")
         client.frames_until_close()
         end = wait_line(audit / "sessions.jsonl", remote)
         cast = check_end_line(end)
-        assert cast.text("i") == "hunter2\r"
+        assert cast.text("i") == "ls -l\r"
         assert end["input_recorded"] is True and cast.metadata["input_recorded"] is True
+        assert end["input_hidden_runs"] == 0
+
+    # A `sudo -S`-style prompt: echo off, the prompt printed after it (as sudo and ssh do),
+    # the line read, echo back on; then an ordinary line, which is recorded.
+    PROMPT = ("sh", "-c", "stty -echo; printf '[sudo] password for root: '; read pw; "
+              "stty echo; printf '\\nName: '; read name; echo \"hello $name\"")
+
+    def test_input_at_a_prompt_without_echo_is_left_out(self, gotty: Gotty,
+                                                        tmp_path: Path) -> None:
+        audit = tmp_path / "audit"
+        server = gotty("--audit-dir", str(audit), "--audit-input", "-w", *self.PROMPT)
+        client, remote = connect(server)
+        client.read_until(b"password for root: ")
+        client.input("hun")  # typed in pieces: one run, one marker
+        client.input("ter2\r")
+        client.read_until(b"Name: ")
+        client.input("alice\r")
+        client.frames_until_close()
+        assert b"hello alice" in client.output
+        end = wait_line(audit / "sessions.jsonl", remote)
+        cast = check_end_line(end)
+        text = Path(end["recording"]).read_text()
+        assert "hun" not in text and "ter2" not in text
+        assert cast.text("i") == "alice\r"
+        markers = [data for _, code, data in cast.events if code == "m"]
+        assert markers.count("input hidden (echo off)") == 1
+        assert end["input_hidden_runs"] == 1 and end["bytes_in"] == 14
+
+    def test_read_s_is_left_out(self, gotty: Gotty, tmp_path: Path) -> None:
+        audit = tmp_path / "audit"
+        server = gotty("--audit-dir", str(audit), "--audit-input", "-w", "bash", "--norc",
+                       "-c", "read -r -s -p 'Secret: ' pw; echo; read -r -p 'Again: ' x; "
+                       "read -r -s -p 'Secret: ' pw2; echo \"${#pw}/$x/${#pw2}\"")
+        client, remote = connect(server)
+        client.read_until(b"Secret: ")
+        client.input("s3cr3t\r")
+        client.read_until(b"Again: ")
+        client.input("shown\r")
+        client.read_until(b"Secret: ")
+        client.input("t0p\r")
+        client.frames_until_close()
+        assert b"6/shown/3" in client.output
+        end = wait_line(audit / "sessions.jsonl", remote)
+        cast = check_end_line(end)
+        text = Path(end["recording"]).read_text()
+        assert "s3cr3t" not in text and "t0p" not in text
+        assert cast.text("i") == "shown\r"
+        hidden = [t for t, code, data in cast.events
+                  if code == "m" and data == "input hidden (echo off)"]
+        assert len(hidden) == 2  # two prompts, two runs
+        assert end["input_hidden_runs"] == 2
 
 
 # --- every kind of end leaves a valid file ---------------------------------------------------

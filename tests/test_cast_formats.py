@@ -1,4 +1,4 @@
-"""asciicast v3, v2 to v3 and the search of output, on their own.
+"""asciicast v3, v2 to v3, the search of output and the hidden-input rule, on their own.
 
 The recorder runs with the real writer thread, real files and a fake clock (so the times
 are known); its files are held against `tests/asciicast_v3_spec.py`, written from the
@@ -21,6 +21,7 @@ from gotty_py.audit.castformat import (
     exit_code_text,
     header_to_v3,
 )
+from gotty_py.audit.hidden_input import HiddenInput, Verdict
 from gotty_py.audit.reader import CastError, read_cast
 from gotty_py.audit.search import ControlStripper, OutputSearch, search_events
 from gotty_py.audit.writer import BackgroundWriter
@@ -198,3 +199,12 @@ class TestSearch:
         with pytest.raises(ValueError):
             OutputSearch("")
 
+
+class TestHiddenInput:
+    def test_one_marker_per_hidden_run(self) -> None:
+        hidden = HiddenInput()
+        answers = [False, True, True, None, True, False]
+        assert [hidden.verdict(a, 2) for a in answers] == [
+            Verdict.RECORD, Verdict.MARK, Verdict.DROP, Verdict.RECORD, Verdict.MARK,
+            Verdict.RECORD]
+        assert (hidden.runs, hidden.bytes) == (2, 6)

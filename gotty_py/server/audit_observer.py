@@ -21,6 +21,7 @@ from .. import __version__
 from ..audit.asciicast import RecordingSummary, SessionRecorder
 from ..audit.castformat import CastFormat, build_header
 from ..audit.events import EventLog, event_log_location, utc_iso
+from ..audit.hidden_input import HIDDEN_MARKER, HiddenInput, Verdict
 from ..audit.naming import NameTemplate, TemplateError, make_directory
 from ..audit.writer import BackgroundWriter
 from ..backend.hooks import HookResult
@@ -134,7 +135,8 @@ class AuditService:
                           "refused" if self.required else "unrecorded")
             log.info("Recording sessions to %s as %s in asciicast %s (input %s, recording %s)",
                      self.directory, self.template.text, self.format,
-                     "recorded" if self.record_input else "not recorded",
+                     "recorded, but not at prompts that do not echo" if self.record_input
+                     else "not recorded",
                      "required" if self.required else "optional")
         if self.event_log is not None:
             log.info("Audit event log: %s", self.event_log.path)
@@ -181,6 +183,7 @@ class AuditObserver(SessionObserver):
         self.recorder: SessionRecorder | None = None
         self.recording_error: str | None = None
         self._size_recorded: tuple[int, int] | None = None
+        self._hidden = HiddenInput()
 
     # --- what the session is ---------------------------------------------------------------
 
@@ -293,8 +296,20 @@ class AuditObserver(SessionObserver):
         return self.recorder.backlog() if self.recorder is not None else None
 
     def on_input(self, data: bytes) -> None:
-        if self.recorder is not None and self.service.record_input:
-            self.recorder.input(data)
+        recorder = self.recorder
+        if recorder is None or not self.service.record_input:
+            return
+        slave = self._session.slave if self._session is not None else None
+        # Asked now, as the input goes to the process: is the terminal at a prompt that
+        # does not echo? Then the typed bytes (a password) stay out of the recording.
+        hidden = slave.input_hidden() if slave is not None else None
+        match self._hidden.verdict(hidden, len(data)):
+            case Verdict.RECORD:
+                recorder.input(data)
+            case Verdict.MARK:
+                recorder.marker(HIDDEN_MARKER)
+            case Verdict.DROP:
+                pass
 
     def on_resize(self, columns: int, rows: int) -> None:
         if self.recorder is not None and (columns, rows) != self._size_recorded:
@@ -320,6 +335,8 @@ class AuditObserver(SessionObserver):
             # Of which the client never got this many (it stopped reading; else null).
             "undelivered": end.undelivered,
             "input_recorded": self.service.record_input and self.recorder is not None,
+            # Input runs typed at prompts that do not echo, left out of the recording.
+            "input_hidden_runs": self._hidden.runs,
             # A cleanup line must follow: `gotty-py-audit` reports a session whose hook
             # never ran (the server was killed first) as well as one whose hook failed.
             "cleanup_expected": self.service.cleanup_expected and session.slave is not None,
