@@ -1,4 +1,5 @@
-"""Recordings end to end: asciicast v3, `gotty-py-audit convert`, `search`, `replay --from`.
+"""Recordings end to end: asciicast v3, `gotty-py-audit convert`, `search`, `replay --from`,
+and the session-info `recorded` field the page's banner shows.
 
 Real server, real PTYs, real WebSocket clients, the real `gotty-py-audit` command. v3 files
 are held against `tests/asciicast_v3_spec.py` (asciinema 3, the player of v3, installs from
@@ -7,13 +8,22 @@ neither PyPI nor Debian); v2 files still go through asciinema 2 (`check_end_line
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 from gotty_py.audit.reader import read_cast
 from tests.asciicast_v3_spec import check_v3
-from tests.gotty import Gotty
+from tests.gotty import Client, Gotty, open_session
 from tests.test_audit import AUDIT_CLI, audit_cli, check_end_line, connect, sha256, wait_line
+
+
+def session_info(client: Client) -> dict[str, object]:
+    while True:
+        frame = client.recv()
+        if frame.startswith("7"):
+            info: dict[str, object] = json.loads(frame[1:])
+            return info
 
 
 class TestV3:
@@ -132,3 +142,19 @@ class TestSearchAndReplayFrom:
         bad = audit_cli("replay", str(path), "--from", "-1")
         assert bad.returncode == 2 and "--from must not be negative" in bad.stderr
 
+
+class TestRecordedInfo:
+    """The page's banner follows `recorded` in message 7: true only once a recording is open."""
+
+    def test_recorded_when_the_recording_is_open(self, gotty: Gotty, tmp_path: Path) -> None:
+        server = gotty("--audit-dir", str(tmp_path / "audit"), "cat")
+        assert session_info(open_session(server, GottyPy=1))["recorded"] is True
+
+    def test_not_recorded(self, gotty: Gotty, tmp_path: Path) -> None:
+        blocked = tmp_path / "file"
+        blocked.write_text("a file where the directory should be")
+        for args in ((), ("--audit-event-log", str(tmp_path / "events.jsonl")),
+                     ("--audit-dir", str(blocked))):  # optional recording that cannot open
+            server = gotty(*args, "cat")
+            info = session_info(open_session(server, GottyPy=1))
+            assert "recorded" not in info and info["writable"] is False, args

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import shlex
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from enum import StrEnum
 from typing import Any, assert_never
 
@@ -294,6 +294,13 @@ class AuditObserver(SessionObserver):
 
     def output_backlog(self) -> Awaitable[None] | None:
         return self.recorder.backlog() if self.recorder is not None else None
+
+    def session_info(self) -> Mapping[str, Any]:
+        """`recorded` for the page's banner, only once the file is open and its header
+        queued (on_start ran): the page never says so falsely."""
+        recorder = self.recorder
+        return {"recorded": True} if recorder is not None and recorder.started \
+            and recorder.active else {}
 
     def on_input(self, data: bytes) -> None:
         recorder = self.recorder
