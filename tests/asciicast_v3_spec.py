@@ -2,8 +2,9 @@
 (docs.asciinema.org, "asciicast v3"), independent of gotty_py's reader and writer.
 
 asciinema 3 (the Rust CLI that plays v3) is not on PyPI or in Debian, so it cannot be
-installed by this project's own files; the tests hold our v3 files against the documented
-rules instead:
+installed by this project's own files; the web player, asciinema-player, plays our v3 files
+in tests/browser/test_asciinema_player.py, and this checker holds them against the
+documented rules, which a player may be lenient about:
 
 - newline-delimited JSON; the first line is the header, a JSON object, never a comment;
 - header: `version` 3; `term` an object with integer `cols` and `rows` (required) and

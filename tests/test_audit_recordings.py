@@ -2,8 +2,9 @@
 and the session-info `recorded` field the page's banner shows.
 
 Real server, real PTYs, real WebSocket clients, the real `gotty-py-audit` command. v3 files
-are held against `tests/asciicast_v3_spec.py` (asciinema 3, the player of v3, installs from
-neither PyPI nor Debian); v2 files still go through asciinema 2 (`check_end_line`).
+are held against `tests/asciicast_v3_spec.py` (asciinema 3's CLI installs from neither PyPI
+nor Debian; the web player plays them in tests/browser/test_asciinema_player.py); v2 files
+still go through asciinema 2 (`check_end_line`).
 """
 
 from __future__ import annotations
