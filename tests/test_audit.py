@@ -209,6 +209,28 @@ class TestInput:
         assert end["input_recorded"] is True and cast.metadata["input_recorded"] is True
         assert end["input_hidden_runs"] == 0
 
+    def converse(self, gotty: Gotty, tmp_path: Path, command: tuple[str, ...],
+                 steps: list[tuple[bytes, str]]) -> tuple[Client, dict[str, Any], Cast, str]:
+        """Runs `command` with --audit-input, typing each step's text once its prompt has
+        shown since the text before: the client, the end line, the recording (checked
+        whole) and its raw text."""
+        audit = tmp_path / "audit"
+        server = gotty("--audit-dir", str(audit), "--audit-input", "-w", *command)
+        client, remote = connect(server)
+        for prompt, text in steps:
+            typed_at = len(client.output)
+            client.read_while(lambda out, p=prompt, at=typed_at: p not in out[at:],
+                              what=repr(prompt))
+            client.input(text)
+        client.frames_until_close()
+        end = wait_line(audit / "sessions.jsonl", remote)
+        return client, end, check_end_line(end), Path(end["recording"]).read_text()
+
+    @staticmethod
+    def hidden_markers(cast: Cast) -> int:
+        return [data for _, code, data in cast.events if code == "m"].count(
+            "input hidden (echo off)")
+
     # A `sudo -S`-style prompt: echo off, the prompt printed after it (as sudo and ssh do),
     # the line read, echo back on; then an ordinary line, which is recorded.
     PROMPT = ("sh", "-c", "stty -echo; printf '[sudo] password for root: '; read pw; "
@@ -216,48 +238,24 @@ class TestInput:
 
     def test_input_at_a_prompt_without_echo_is_left_out(self, gotty: Gotty,
                                                         tmp_path: Path) -> None:
-        audit = tmp_path / "audit"
-        server = gotty("--audit-dir", str(audit), "--audit-input", "-w", *self.PROMPT)
-        client, remote = connect(server)
-        client.read_until(b"password for root: ")
-        client.input("hun")  # typed in pieces: one run, one marker
-        client.input("ter2\r")
-        client.read_until(b"Name: ")
-        client.input("alice\r")
-        client.frames_until_close()
+        client, end, cast, text = self.converse(gotty, tmp_path, self.PROMPT, [
+            (b"password for root: ", "hun"), (b"", "ter2\r"),  # in pieces: one run, one marker
+            (b"Name: ", "alice\r")])
         assert b"hello alice" in client.output
-        end = wait_line(audit / "sessions.jsonl", remote)
-        cast = check_end_line(end)
-        text = Path(end["recording"]).read_text()
         assert "hun" not in text and "ter2" not in text
-        assert cast.text("i") == "alice\r"
-        markers = [data for _, code, data in cast.events if code == "m"]
-        assert markers.count("input hidden (echo off)") == 1
+        assert cast.text("i") == "alice\r" and self.hidden_markers(cast) == 1
         assert end["input_hidden_runs"] == 1 and end["bytes_in"] == 14
 
     def test_read_s_is_left_out(self, gotty: Gotty, tmp_path: Path) -> None:
-        audit = tmp_path / "audit"
-        server = gotty("--audit-dir", str(audit), "--audit-input", "-w", "bash", "--norc",
-                       "-c", "read -r -s -p 'Secret: ' pw; echo; read -r -p 'Again: ' x; "
-                       "read -r -s -p 'Secret: ' pw2; echo \"${#pw}/$x/${#pw2}\"")
-        client, remote = connect(server)
-        client.read_until(b"Secret: ")
-        client.input("s3cr3t\r")
-        client.read_until(b"Again: ")
-        client.input("shown\r")
-        client.read_until(b"Secret: ")
-        client.input("t0p\r")
-        client.frames_until_close()
+        command = ("bash", "--norc", "-c", "read -r -s -p 'Secret: ' pw; echo; "
+                   "read -r -p 'Again: ' x; read -r -s -p 'Secret: ' pw2; "
+                   "echo \"${#pw}/$x/${#pw2}\"")
+        client, end, cast, text = self.converse(gotty, tmp_path, command, [
+            (b"Secret: ", "s3cr3t\r"), (b"Again: ", "shown\r"), (b"Secret: ", "t0p\r")])
         assert b"6/shown/3" in client.output
-        end = wait_line(audit / "sessions.jsonl", remote)
-        cast = check_end_line(end)
-        text = Path(end["recording"]).read_text()
         assert "s3cr3t" not in text and "t0p" not in text
         assert cast.text("i") == "shown\r"
-        hidden = [t for t, code, data in cast.events
-                  if code == "m" and data == "input hidden (echo off)"]
-        assert len(hidden) == 2  # two prompts, two runs
-        assert end["input_hidden_runs"] == 2
+        assert self.hidden_markers(cast) == end["input_hidden_runs"] == 2  # two prompts
 
 
 # --- every kind of end leaves a valid file ---------------------------------------------------

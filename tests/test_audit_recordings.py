@@ -9,22 +9,13 @@ still go through asciinema 2 (`check_end_line`).
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 from gotty_py.audit.reader import read_cast
 from tests.asciicast_v3_spec import check_v3
-from tests.gotty import Client, Gotty, open_session
-from tests.test_audit import AUDIT_CLI, audit_cli, check_end_line, connect, sha256, wait_line
-
-
-def session_info(client: Client) -> dict[str, object]:
-    while True:
-        frame = client.recv()
-        if frame.startswith("7"):
-            info: dict[str, object] = json.loads(frame[1:])
-            return info
+from tests.gotty import Gotty, open_session, session_info
+from tests.test_audit import AUDIT_CLI, audit_cli, connect, record_script, sha256, wait_line
 
 
 class TestV3:
@@ -79,11 +70,7 @@ class TestConvert:
     def test_convert_a_v2_recording(self, gotty: Gotty, tmp_path: Path) -> None:
         audit = tmp_path / "audit"
         events = audit / "sessions.jsonl"
-        server = gotty("--audit-dir", str(audit), "sh", "-c", "printf 'one\\r\\ntwo'")
-        client, remote = connect(server)
-        client.frames_until_close()
-        end = wait_line(events, remote)
-        v2 = check_end_line(end)  # asciinema 2 reads the original
+        _, end, v2 = record_script(gotty, audit, "printf 'one\\r\\ntwo'")  # asciinema 2 read it
         out = tmp_path / "out.cast"
         done = audit_cli("--event-log", str(events), "convert", end["session"], "-o", str(out))
         assert done.returncode == 0, done.stderr
