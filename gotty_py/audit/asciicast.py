@@ -20,11 +20,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CastFile", "RecordingSummary", "SessionRecorder", "Utf8Decoder", "build_header"]
-
 from .castformat import EXIT, CastFormat, EventClock, build_header, event_line, exit_code_text
 from .naming import create_recording_file
 from .writer import BackgroundWriter, Backlog
+
+# build_header lives in castformat; callers of the v2-only days import it from here.
+__all__ = ["CastFile", "RecordingSummary", "SessionRecorder", "Utf8Decoder", "build_header"]
 
 REPLACEMENT = "\ufffd"
 # surrogateescape turns each undecodable byte into one of these; valid UTF-8 never yields them.
@@ -244,7 +245,6 @@ class SessionRecorder:
         self._writer = writer
         self._clock = clock
         self._on_error = on_error
-        self.format = fmt
         self._file = CastFile(fd, path, self._error_in_thread, fmt)
         self._backlog = Backlog()
         self._t0 = clock()

@@ -25,10 +25,6 @@ class CastFormat(StrEnum):
     V2 = "v2"
     V3 = "v3"
 
-    @property
-    def version(self) -> int:
-        return 2 if self is CastFormat.V2 else 3
-
 
 def microseconds(seconds: float) -> int:
     return max(0, round(seconds * MICROSECONDS))

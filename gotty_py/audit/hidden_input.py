@@ -4,7 +4,7 @@ Rules of this module: pure, no I/O. The caller asks the terminal, at the moment 
 message is written, whether it hides input (line mode with ECHO off: `read -s`, sudo, ssh,
 getpass) and passes the answer in; this module decides what the recording gets. A hidden
 run (input messages in a row while the terminal hides them) becomes one marker, written
-where its first message would have been; its bytes are counted, never kept. Where the
+where its first message would have been; nothing of it is kept, not even its length. Where the
 terminal cannot be asked (None) the input is recorded: the absence of an answer is not a
 prompt.
 """
@@ -30,13 +30,11 @@ class HiddenInput:
     def __init__(self) -> None:
         self._hiding = False
         self.runs = 0  # hidden runs, each marked once
-        self.bytes = 0  # bytes left out
 
-    def verdict(self, hidden: bool | None, size: int) -> Verdict:
+    def verdict(self, hidden: bool | None) -> Verdict:
         if not hidden:
             self._hiding = False
             return Verdict.RECORD
-        self.bytes += size
         if self._hiding:
             return Verdict.DROP
         self._hiding = True

@@ -17,6 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .castformat import MICROSECONDS, microseconds
+
 
 class CastError(ValueError):
     """The file is not a readable asciicast v2 or v3 recording; the message says where."""
@@ -34,20 +36,6 @@ class Cast:
     @property
     def version(self) -> int:
         return int(self.header["version"])
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """The initial (columns, rows)."""
-        if self.version == 3:
-            term = self.header["term"]
-            return int(term["cols"]), int(term["rows"])
-        return int(self.header["width"]), int(self.header["height"])
-
-    @property
-    def exit_status(self) -> str | None:
-        """v3's exit event's data; None without one (and in v2, which has none)."""
-        statuses = [data for _, kind, data in self.events if kind == "x"]
-        return statuses[-1] if statuses else None
 
     def text(self, code: str = "o") -> str:
         """All the data of one kind of event: the output as a terminal received it."""
@@ -105,8 +93,8 @@ def read_cast(path: str | Path) -> Cast:
         if event[0] < 0:
             raise CastError(f"{path}:{number}: negative time")
         if intervals:
-            micros += round(event[0] * 1_000_000)
-            cast.events.append((micros / 1_000_000, event[1], event[2]))
+            micros += microseconds(event[0])
+            cast.events.append((micros / MICROSECONDS, event[1], event[2]))
         else:
             cast.events.append((float(event[0]), event[1], event[2]))
     return cast

@@ -106,12 +106,7 @@ class AuditService:
         event_log_path = event_log_location(options.audit_event_log, options.audit_dir)
         self.required = options.audit_required
         self.record_input = options.audit_input
-        try:
-            self.format = CastFormat(options.audit_format)
-        except ValueError:
-            raise AuditConfigError(f"invalid audit_format (--audit-format) "
-                                   f"{options.audit_format!r}: expected one of "
-                                   f"{', '.join(CastFormat)}") from None
+        self.format = CastFormat(options.audit_format)  # checked with the options
         self.cleanup_expected = bool(options.cleanup_command)
         self.writer = BackgroundWriter()
         self.event_log = EventLog(event_log_path, self.writer) if event_log_path else None
@@ -310,7 +305,7 @@ class AuditObserver(SessionObserver):
         # Asked now, as the input goes to the process: is the terminal at a prompt that
         # does not echo? Then the typed bytes (a password) stay out of the recording.
         hidden = slave.input_hidden() if slave is not None else None
-        match self._hidden.verdict(hidden, len(data)):
+        match self._hidden.verdict(hidden):
             case Verdict.RECORD:
                 recorder.input(data)
             case Verdict.MARK:
