@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,20 @@ class TestSearch:
         search = OutputSearch("aa")
         assert search.feed(1.0, "aaa") == [1.0, 1.0]
         assert search.feed(2.0, "a") == [1.0]  # the last "a" of the event before starts it
+
+    def test_same_matches_as_str_find_on_the_whole_text(self) -> None:
+        """Differential: every match of the joined text, at the time of the event holding
+        its first character, whatever the cuts between events."""
+        rng = random.Random(7)
+        for _ in range(2000):
+            needle = "".join(rng.choice("ab") for _ in range(rng.randint(1, 4)))
+            text = "".join(rng.choice("ab") for _ in range(rng.randint(0, 30)))
+            cuts = sorted(rng.sample(range(len(text) + 1), rng.randint(0, min(6, len(text)))))
+            pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+            owner = [float(i) for i, piece in enumerate(pieces) for _ in piece]
+            expected = [owner[i] for i in range(len(text)) if text.startswith(needle, i)]
+            events = [(float(i), "o", piece) for i, piece in enumerate(pieces)]
+            assert search_events(needle, events) == expected, (needle, pieces)
 
     def test_ignore_case(self) -> None:
         assert search_events("ERROR", [(0.5, "o", "Error")], ignore_case=True) == [0.5]

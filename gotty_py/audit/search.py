@@ -101,9 +101,13 @@ class OutputSearch:
         while start != -1:
             found.append(self._tail_times[start] if start < len(self._tail) else t)
             start = haystack.find(self.needle, start + 1)
-        cut = max(0, len(haystack) - (len(self.needle) - 1))
-        self._tail_times = (self._tail_times + [t] * len(shown))[cut:]
-        self._tail = haystack[cut:]
+        # Keep the last len(needle)-1 characters (a match ending later may start in them),
+        # and their times, without building a list the size of the event.
+        keep = min(len(self.needle) - 1, len(haystack))
+        old = max(0, keep - len(shown))  # how many of them come from the old tail
+        self._tail_times = self._tail_times[len(self._tail_times) - old:] if old else []
+        self._tail_times += [t] * (keep - old)
+        self._tail = haystack[len(haystack) - keep:] if keep else ""
         return found
 
 
