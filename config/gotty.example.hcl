@@ -171,14 +171,17 @@
 // Seconds the cleanup command may run before it is killed.
 // cleanup_timeout = 30
 
-// Directory for session recordings (asciicast v2, one file per session); empty: no recordings. See docs/audit.md.
+// Directory for session recordings (asciicast, one file per session; see --audit-format); empty: no recordings. See docs/audit.md.
 // audit_dir = ""
 
 // Recording file name under --audit-dir, from {date} {time} {session} {user} {remote_addr} {command} {hostname} {arg0} {arg1}... {claim.NAME}; each value is sanitized, '/' in the template makes directories.
 // audit_file_name = "{date}/{user}/{time}-{session}.cast"
 
-// Record the client's input too (typed passwords land in the recording).
+// Record the client's input too (input typed while the terminal does not echo, at a password prompt, is left out and marked).
 // audit_input = false
+
+// asciicast version of new recordings: v2, or v3 (interval times, the terminal object, the exit status as the last event; for asciinema 3 and its player).
+// audit_format = "v2"
 
 // Fail closed: refuse a session whose recording cannot be opened, end one whose recording cannot be written.
 // audit_required = false

@@ -273,17 +273,23 @@ class Options:
     cleanup_timeout: int = option(30, "Seconds the cleanup command may run before it is killed",
                                   flag="cleanup-timeout", origin="gotty-py",
                                   section=Section.CLEANUP, minimum=0)
-    audit_dir: str = option("", "Directory for session recordings (asciicast v2, one file per "
-                            "session); empty: no recordings. See docs/audit.md",
+    audit_dir: str = option("", "Directory for session recordings (asciicast, one file per "
+                            "session; see --audit-format); empty: no recordings. See "
+                            "docs/audit.md",
                             flag="audit-dir", origin="gotty-py", path="file", section=Section.AUDIT)
     audit_file_name: str = option(
         "{date}/{user}/{time}-{session}.cast", "Recording file name under --audit-dir, from "
         "{date} {time} {session} {user} {remote_addr} {command} {hostname} {arg0} {arg1}... "
         "{claim.NAME}; each value is sanitized, '/' in the template makes directories",
         flag="audit-file-name", origin="gotty-py", section=Section.AUDIT)
-    audit_input: bool = option(False, "Record the client's input too (typed passwords land in "
-                               "the recording)", flag="audit-input", origin="gotty-py",
+    audit_input: bool = option(False, "Record the client's input too (input typed while the "
+                               "terminal does not echo, at a password prompt, is left out and "
+                               "marked)", flag="audit-input", origin="gotty-py",
                                section=Section.AUDIT)
+    audit_format: str = option("v2", "asciicast version of new recordings: v2, or v3 (interval "
+                               "times, the terminal object, the exit status as the last "
+                               "event; for asciinema 3 and its player)", flag="audit-format",
+                               origin="gotty-py", section=Section.AUDIT)
     audit_required: bool = option(False, "Fail closed: refuse a session whose recording cannot "
                                   "be opened, end one whose recording cannot be written",
                                   flag="audit-required", origin="gotty-py", section=Section.AUDIT)
@@ -465,6 +471,7 @@ def parse_signal(value: object) -> int:
 
 
 LOG_FORMATS = ("text", "json")
+AUDIT_FORMATS = ("v2", "v3")  # gotty_py.audit.castformat.CastFormat
 UNKNOWN_KEY_MODES = ("error", "warn")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -613,6 +620,9 @@ def _checked_text(spec: OptionSpec, text: str) -> str:
     if spec.name == "log_format":
         if text not in LOG_FORMATS:
             raise OptionValueError(f"expected one of {', '.join(LOG_FORMATS)}, got {text!r}")
+    elif spec.name == "audit_format":
+        if text not in AUDIT_FORMATS:
+            raise OptionValueError(f"expected one of {', '.join(AUDIT_FORMATS)}, got {text!r}")
     elif spec.name == "config_unknown_keys":
         if text not in UNKNOWN_KEY_MODES:
             raise OptionValueError(f"expected one of {', '.join(UNKNOWN_KEY_MODES)}, "

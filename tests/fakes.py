@@ -40,6 +40,7 @@ class InMemorySlave:
         self.resizes: list[tuple[int, int]] = []
         self.written = bytearray()
         self.closed = False
+        self.hidden: bool | None = None  # what input_hidden() says (the test sets it)
         self._output: asyncio.Queue[bytes] = asyncio.Queue()
 
     async def read(self) -> bytes:
@@ -57,6 +58,10 @@ class InMemorySlave:
 
     def resize(self, columns: int, rows: int) -> None:
         self.resizes.append((columns, rows))
+
+    def input_hidden(self) -> bool | None:
+        return self.hidden
+
 
     async def close(self) -> None:
         self.closed = True

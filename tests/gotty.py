@@ -334,6 +334,15 @@ def job_pids(client: Client, timeout: float = 15.0) -> dict[int, str]:
     return {pid: start for pid, start in found.items() if start}
 
 
+def session_info(client: Client) -> dict[str, object]:
+    """The session-info message (7) our page gets: the frames up to it are read and dropped."""
+    while True:
+        frame = client.recv()
+        if frame.startswith("7"):
+            info: dict[str, object] = json.loads(frame[1:])
+            return info
+
+
 def open_session(server: GottyProcess, arguments: str = "", token: str = "", *,
                  size: tuple[int, int] | None = None, headers: list[str] | None = None,
                  sockopt: list[tuple[int, int, int]] | None = None, **extra: Any) -> Client:

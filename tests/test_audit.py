@@ -197,15 +197,65 @@ class TestInput:
 
     def test_input_is_recorded_with_the_option(self, gotty: Gotty, tmp_path: Path) -> None:
         audit = tmp_path / "audit"
-        server = gotty("--audit-dir", str(audit), "--audit-input", "-w", *self.CMD)
+        server = gotty("--audit-dir", str(audit), "--audit-input", "-w",
+                       "sh", "-c", "echo ready; read line; echo ok")
         client, remote = connect(server)
-        client.read_until(b"ready")  # echo is off from here: typing does not show
-        client.input("hunter2\r")
+        client.read_until(b"ready")  # echo on: what is typed shows, and is recorded
+        client.input("ls -l\r")
         client.frames_until_close()
         end = wait_line(audit / "sessions.jsonl", remote)
         cast = check_end_line(end)
-        assert cast.text("i") == "hunter2\r"
+        assert cast.text("i") == "ls -l\r"
         assert end["input_recorded"] is True and cast.metadata["input_recorded"] is True
+        assert end["input_hidden_runs"] == 0
+
+    def converse(self, gotty: Gotty, tmp_path: Path, command: tuple[str, ...],
+                 steps: list[tuple[bytes, str]]) -> tuple[Client, dict[str, Any], Cast, str]:
+        """Runs `command` with --audit-input, typing each step's text once its prompt has
+        shown since the text before: the client, the end line, the recording (checked
+        whole) and its raw text."""
+        audit = tmp_path / "audit"
+        server = gotty("--audit-dir", str(audit), "--audit-input", "-w", *command)
+        client, remote = connect(server)
+        for prompt, text in steps:
+            typed_at = len(client.output)
+            client.read_while(lambda out, p=prompt, at=typed_at: p not in out[at:],
+                              what=repr(prompt))
+            client.input(text)
+        client.frames_until_close()
+        end = wait_line(audit / "sessions.jsonl", remote)
+        return client, end, check_end_line(end), Path(end["recording"]).read_text()
+
+    @staticmethod
+    def hidden_markers(cast: Cast) -> int:
+        return [data for _, code, data in cast.events if code == "m"].count(
+            "input hidden (echo off)")
+
+    # A `sudo -S`-style prompt: echo off, the prompt printed after it (as sudo and ssh do),
+    # the line read, echo back on; then an ordinary line, which is recorded.
+    PROMPT = ("sh", "-c", "stty -echo; printf '[sudo] password for root: '; read pw; "
+              "stty echo; printf '\\nName: '; read name; echo \"hello $name\"")
+
+    def test_input_at_a_prompt_without_echo_is_left_out(self, gotty: Gotty,
+                                                        tmp_path: Path) -> None:
+        client, end, cast, text = self.converse(gotty, tmp_path, self.PROMPT, [
+            (b"password for root: ", "hun"), (b"", "ter2\r"),  # in pieces: one run, one marker
+            (b"Name: ", "alice\r")])
+        assert b"hello alice" in client.output
+        assert "hun" not in text and "ter2" not in text
+        assert cast.text("i") == "alice\r" and self.hidden_markers(cast) == 1
+        assert end["input_hidden_runs"] == 1 and end["bytes_in"] == 14
+
+    def test_read_s_is_left_out(self, gotty: Gotty, tmp_path: Path) -> None:
+        command = ("bash", "--norc", "-c", "read -r -s -p 'Secret: ' pw; echo; "
+                   "read -r -p 'Again: ' x; read -r -s -p 'Secret: ' pw2; "
+                   "echo \"${#pw}/$x/${#pw2}\"")
+        client, end, cast, text = self.converse(gotty, tmp_path, command, [
+            (b"Secret: ", "s3cr3t\r"), (b"Again: ", "shown\r"), (b"Secret: ", "t0p\r")])
+        assert b"6/shown/3" in client.output
+        assert "s3cr3t" not in text and "t0p" not in text
+        assert cast.text("i") == "shown\r"
+        assert self.hidden_markers(cast) == end["input_hidden_runs"] == 2  # two prompts
 
 
 # --- every kind of end leaves a valid file ---------------------------------------------------

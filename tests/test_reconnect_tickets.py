@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from gotty_py.auth.tickets import MemoryTicketStore
-from tests.gotty import Client, Gotty, open_session, run_async
+from tests.gotty import Gotty, open_session, run_async, session_info
 from tests.jwt_keys import claims, hs256, write_secret
 
 SHOW = 'printf "[%s]" "$@"; echo " user=$GOTTY_USER"'
@@ -49,14 +48,6 @@ class TestStore:
             assert len(tickets) == 1 and await tickets.redeem(running) == "a"
 
         run_async(scenario())
-
-
-def session_info(client: Client) -> dict[str, object]:
-    while True:
-        frame = client.recv()
-        if frame.startswith("7"):
-            info: dict[str, object] = json.loads(frame[1:])
-            return info
 
 
 def test_reconnect_with_the_ticket_gets_the_same_grant(gotty: Gotty, tmp_path: Path) -> None:

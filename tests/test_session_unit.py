@@ -187,3 +187,28 @@ def test_a_failing_observer_ends_the_session_as_an_internal_error() -> None:
         assert seen[-3:] == ["a.on_end", "b.on_end", "c.on_end"]
 
     run_async(scenario())
+
+
+def test_observers_add_to_the_session_info_after_their_start() -> None:
+    """Our page's message 7 carries what each observer says once it has started (the audit
+    plugin's `recorded`); the launch's own `writable` cannot be overridden."""
+    class Info(SessionObserver):
+        started = False
+
+        def on_start(self, session: Session) -> None:
+            self.started = True
+
+        def session_info(self) -> dict[str, object]:
+            return {"recorded": self.started, "writable": "no"}
+
+    async def scenario() -> None:
+        session, master, _ = make_session(observers=[Info()])
+        session.receive(b'{"GottyPy":1}', binary=False)
+        session.receive(b'3{"columns":80,"rows":24}', binary=False)
+        await settle()
+        assert [f for f in master.frames if f.startswith("7")] == [
+            '7{"recorded":true,"writable":true}']
+        session.shutdown()
+        await session.wait()
+
+    run_async(scenario())

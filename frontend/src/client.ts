@@ -13,6 +13,7 @@ import type { IDisposable } from '@xterm/xterm';
 import { Connection, type CloseInfo, type ConnectionTarget } from './connection';
 import type { Overlays } from './overlay';
 import type { ServerMessage } from './protocol';
+import type { RecordedBanner } from './recorded';
 import type { TerminalView } from './terminal';
 
 /** Close codes after which reconnecting cannot help: the server refused us (auth). */
@@ -52,6 +53,7 @@ export class GottyClient {
     private readonly view: TerminalView,
     private readonly overlays: Overlays,
     private readonly target: ConnectionTarget,
+    private readonly recorded: RecordedBanner | null = null,
   ) {
     // One listener for the page's lifetime: sizes go to whichever connection is live.
     view.term.onResize(({ cols, rows }) => {
@@ -94,6 +96,7 @@ export class GottyClient {
     this.openCount++;
     this.overlays.hideMessage();
     this.setWritable(true); // the new session's server tells us again if it is read-only
+    this.recorded?.reset(); // and whether it is recorded
 
     this.view.fit();
     connection.sendResize(term.cols, term.rows);
@@ -126,6 +129,7 @@ export class GottyClient {
         if (typeof message.fields['writable'] === 'boolean') {
           this.setWritable(message.fields['writable']);
         }
+        this.recorded?.update(message.fields);
         if (typeof message.fields['reconnect_ticket'] === 'string') {
           this.reconnectTicket = message.fields['reconnect_ticket'];
         }

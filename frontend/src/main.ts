@@ -7,6 +7,7 @@ import { GottyClient } from './client';
 import type { Connection } from './connection';
 import { readServerGlobals } from './globals';
 import { Overlays } from './overlay';
+import { RecordedBanner } from './recorded';
 import { TerminalView } from './terminal';
 
 declare global {
@@ -32,11 +33,16 @@ function main(): void {
 
   const view = new TerminalView(container, globals.rendererOverride, globals.enableWebgl);
   const overlays = new Overlays(container);
-  const client = new GottyClient(view, overlays, {
-    url: websocketUrl(window.location, globals.wsQueryArgs),
-    args,
-    authToken: globals.authToken,
-  });
+  const client = new GottyClient(
+    view,
+    overlays,
+    {
+      url: websocketUrl(window.location, globals.wsQueryArgs),
+      args,
+      authToken: globals.authToken,
+    },
+    new RecordedBanner(container),
+  );
 
   window.gottyTerm = view.term;
   window.gotty = { term: view.term, view, client };

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { searchWithoutJwt, websocketUrl } from '../src/address.ts';
 import { closeMessage } from '../src/client.ts';
 import { mapPreferences } from '../src/preferences.ts';
+import { isRecorded } from '../src/recorded.ts';
 import { encodeInit, encodeInput, encodeResize, parseServerFrame } from '../src/protocol.ts';
 import { Utf8StreamDecoder, base64ToBytes } from '../src/utf8.ts';
 
@@ -159,5 +160,14 @@ describe('close messages', () => {
     assert.equal(closeMessage({ code: 1006, reason: '', opened: false }), 'Connection lost');
     assert.equal(closeMessage({ code: 1000, reason: '', opened: true }), 'Connection closed');
     assert.equal(closeMessage({ code: 1011, reason: '', opened: true }), 'Connection closed (code 1011)');
+  });
+});
+
+describe('recorded banner', () => {
+  it('counts only an explicit "recorded": true', () => {
+    assert.equal(isRecorded({ recorded: true }), true);
+    for (const fields of [{}, { recorded: false }, { recorded: 'true' }, { recorded: 1 }]) {
+      assert.equal(isRecorded(fields), false, JSON.stringify(fields));
+    }
   });
 });

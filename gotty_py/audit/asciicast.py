@@ -1,4 +1,5 @@
-"""asciicast v2 recordings: the UTF-8 decoder, the file (writer thread) and the recorder (loop).
+"""asciicast recordings (v2, or v3 with `--audit-format`): the UTF-8 decoder, the file
+(writer thread) and the recorder (loop).
 
 Rules of this module: `SessionRecorder` is used on the event loop and only takes
 timestamps and enqueues; `CastFile` belongs to the writer thread and owns the file
@@ -19,8 +20,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .castformat import EXIT, CastFormat, EventClock, build_header, event_line, exit_code_text
 from .naming import create_recording_file
 from .writer import BackgroundWriter, Backlog
+
+# build_header lives in castformat; callers of the v2-only days import it from here.
+__all__ = ["CastFile", "RecordingSummary", "SessionRecorder", "Utf8Decoder", "build_header"]
 
 REPLACEMENT = "\ufffd"
 # surrogateescape turns each undecodable byte into one of these; valid UTF-8 never yields them.
@@ -92,8 +97,10 @@ class RecordingSummary:
 class CastFile:
     """One open recording. Every method runs in the writer thread."""
 
-    def __init__(self, fd: int, path: str, on_error: Callable[[str], None]) -> None:
+    def __init__(self, fd: int, path: str, on_error: Callable[[str], None],
+                 fmt: CastFormat = CastFormat.V2) -> None:
         self.fd = fd
+        self._clock = EventClock(fmt)
         self.path = path
         self._on_error = on_error
         stat = os.fstat(fd)
@@ -133,7 +140,7 @@ class CastFile:
     def _event(self, t: float, code: str, text: str, *, ascii_only: bool = True) -> None:
         # Decoded text has no surrogates, so it can be written as UTF-8 unescaped.
         self.events += 1
-        self._line(f"[{t:.6f}, {json.dumps(code)}, {json.dumps(text, ensure_ascii=ascii_only)}]")
+        self._line(event_line(self._clock.stamp(t), code, text, ascii_only=ascii_only))
 
     def _line(self, line: str) -> None:
         if self.error is not None or self.closed:
@@ -186,8 +193,10 @@ class CastFile:
             self._buffer.clear()
             self._on_error(message)
 
-    def close(self, t: float, final_marker: str | None) -> RecordingSummary:
-        """Write what the decoders still hold and the final marker, fsync, close."""
+    def close(self, t: float, final_marker: str | None,
+              exit_status: int | None = None) -> RecordingSummary:
+        """Write what the decoders still hold, the final marker and (v3) the exit event,
+        fsync, close."""
         if not self.closed:
             tail = self.output_decoder.decode(b"", final=True)
             if tail:
@@ -200,6 +209,8 @@ class CastFile:
                 if invalid:
                     final_marker += f" ({invalid} invalid UTF-8 output bytes shown as U+FFFD)"
                 self.marker(t, final_marker)
+            if exit_status is not None and self._clock.format is CastFormat.V3:
+                self._event(t, EXIT, exit_code_text(exit_status))  # v3: the last event
             self.flush()
             try:
                 if self.error is None:
@@ -217,22 +228,6 @@ class CastFile:
             invalid_utf8_bytes=self.output_decoder.invalid_bytes, error=self.error)
 
 
-def build_header(*, width: int, height: int, timestamp: float, command: Sequence[str] | str,
-                 title: str, env: Mapping[str, str], metadata: Mapping[str, Any],
-                 metadata_key: str = "x-gotty-py") -> dict[str, Any]:
-    """The asciicast v2 header; session metadata under one extra key that players ignore."""
-    return {
-        "version": 2,
-        "width": width,
-        "height": height,
-        "timestamp": int(timestamp),
-        "command": command if isinstance(command, str) else " ".join(command),
-        "title": title,
-        "env": dict(env),
-        metadata_key: dict(metadata),
-    }
-
-
 class SessionRecorder:
     """One session's recording, seen from the event loop.
 
@@ -243,13 +238,14 @@ class SessionRecorder:
 
     def __init__(self, writer: BackgroundWriter, fd: int, path: str, *,
                  on_error: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 fmt: CastFormat = CastFormat.V2) -> None:
         self.path = path
         self.error: str | None = None
         self._writer = writer
         self._clock = clock
         self._on_error = on_error
-        self._file = CastFile(fd, path, self._error_in_thread)
+        self._file = CastFile(fd, path, self._error_in_thread, fmt)
         self._backlog = Backlog()
         self._t0 = clock()
         self.started = False
@@ -301,9 +297,10 @@ class SessionRecorder:
         return self._writer.room(self._backlog) if self.active else None
 
     def close(self, final_marker: str | None = None, *,
-              then: Callable[[RecordingSummary], None] | None = None
-              ) -> Awaitable[RecordingSummary]:
-        """Finish the file (final marker, fsync, close) after everything queued before.
+              then: Callable[[RecordingSummary], None] | None = None,
+              exit_status: int | None = None) -> Awaitable[RecordingSummary]:
+        """Finish the file (final marker, v3's exit event with `exit_status`, fsync, close)
+        after everything queued before. `exit_status` is `Popen`'s (negative: a signal).
 
         `then` runs in the writer thread with the summary, before anything queued later
         (the event log's end line, so that it carries the finished file's SHA-256).
@@ -313,7 +310,7 @@ class SessionRecorder:
         file = self._file
 
         def finish() -> RecordingSummary:
-            summary = file.close(t, final_marker)
+            summary = file.close(t, final_marker, exit_status)
             if then is not None:
                 then(summary)
             return summary

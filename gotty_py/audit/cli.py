@@ -1,4 +1,5 @@
-"""`gotty-py-audit`: list the recorded sessions, show, dump or replay one, verify them.
+"""`gotty-py-audit`: list the recorded sessions, show, dump or replay one, verify them;
+convert a recording to asciicast v3, search the recordings' output.
 
 Rules of this module: it only reads (the event log and recordings, through `reader`). The
 event log is found as gotty-py would write it: `--event-log`, else the server's own options
@@ -20,6 +21,7 @@ from typing import Any
 import typer
 
 from ..config import ConfigError, load_options
+from .castformat import convert_to_v3
 from .events import event_log_location
 from .reader import (
     Cast,
@@ -32,6 +34,7 @@ from .reader import (
     sessions,
     verify_chain,
 )
+from .search import search_events
 
 app = typer.Typer(
     add_completion=False,
@@ -203,16 +206,26 @@ def replay(target: str = typer.Argument(..., metavar="SESSION_ID|FILE"),
            speed: float = typer.Option(1.0, "--speed", "-s", help="Playback speed factor."),
            max_wait: float = typer.Option(2.0, "--max-wait", "-w",
                                           help="Longest pause between two events, seconds "
-                                               "(0: no limit).")) -> None:
+                                               "(0: no limit)."),
+           start: float = typer.Option(0.0, "--from", "-f", metavar="SECONDS",
+                                       help="Start at this offset (as `search` prints it): "
+                                            "the output before it is written at once, to "
+                                            "build the screen, then playback goes on with "
+                                            "its timing.")) -> None:
     """Play a recording's output to the terminal with its timing."""
     if speed <= 0:
         raise _fail("--speed must be positive")
+    if start < 0:
+        raise _fail("--from must not be negative")
     cast = _load_cast(target)
     out = sys.stdout.buffer
-    previous = 0.0
+    previous = start
     try:
         for t, code, data in cast.events:
             if code != "o":
+                continue
+            if t < start:  # before the offset: the screen as it was, at once
+                out.write(data.encode("utf-8"))
                 continue
             pause = max(0.0, t - previous) / speed
             if max_wait > 0:
@@ -223,6 +236,80 @@ def replay(target: str = typer.Argument(..., metavar="SESSION_ID|FILE"),
             out.flush()
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+@app.command()
+def convert(source: str = typer.Argument(..., metavar="SESSION_ID|FILE"),
+            output: str | None = typer.Option(None, "--output", "-o", metavar="FILE",
+                                              help="Write here (a new file; default: the "
+                                                   "standard output).")) -> None:
+    """Convert an asciicast v2 recording to v3 (for asciinema 3 and its player).
+
+    The events and the session metadata stay as they were; times become intervals. The
+    original is left as it is: its size and SHA-256 are what the event log holds.
+    """
+    cast = _load_cast(source)
+    if cast.version != 2:
+        raise _fail(f"{source} is already asciicast v{cast.version}")
+    text = "".join(line + "\n" for line in convert_to_v3(cast.header, cast.events))
+    if output is None or output == "-":
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(output, "x", encoding="utf-8") as handle:  # never over another file
+            handle.write(text)
+    except FileExistsError:
+        raise _fail(f"{output} exists; not overwritten") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _search_targets(directory: str | None) -> list[tuple[str, Path]]:
+    """(session id, recording) pairs: every .cast file under `directory`, else every
+    recording the event log names."""
+    if directory is not None:
+        root = Path(directory)
+        if not root.is_dir():
+            raise _fail(f"{directory}: not a directory")
+        return [("", path) for path in sorted(root.rglob("*.cast")) if path.is_file()]
+    return [(record.session, Path(str(record.get("recording"))))
+            for record in _records() if record.get("recording")]
+
+
+@app.command()
+def search(text: str = typer.Argument(..., help="The text to find in the output."),
+           directory: str | None = typer.Option(
+               None, "--dir", "-d", metavar="DIR",
+               help="Search every .cast file under DIR (default: the recordings the event "
+                    "log names)."),
+           ignore_case: bool = typer.Option(False, "--ignore-case", "-i",
+                                            help="Match without regard to case.")) -> None:
+    """Find the sessions whose output shows TEXT; one line per match: session, recording,
+    offset in seconds (for `replay --from`).
+
+    The text is matched as the terminal showed it: escape sequences (colours, cursor
+    moves, titles) and the other control characters but tab and newline are skipped, and
+    a match may span output events. Exits 1 when nothing matches (like grep).
+    """
+    if not text:
+        raise _fail("the text to search for is empty")
+    matches = 0
+    for session_id, path in _search_targets(directory):
+        try:
+            cast = read_cast(path)
+        except FileNotFoundError:
+            typer.echo(f"Warning: {path}: no such file", err=True)
+            continue
+        except (OSError, CastError) as exc:
+            typer.echo(f"Warning: {exc}", err=True)
+            continue
+        session = session_id or str(cast.metadata.get("session") or "-")
+        for offset in search_events(text, cast.events, ignore_case=ignore_case):
+            matches += 1
+            typer.echo(f"{session}  {path}  {offset:.3f}")
+    if not matches:
+        raise typer.Exit(1)
 
 
 def _verify_one(record: SessionRecord) -> tuple[str, str]:

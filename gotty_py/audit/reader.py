@@ -17,16 +17,25 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .castformat import MICROSECONDS, microseconds
+
 
 class CastError(ValueError):
-    """The file is not a readable asciicast v2 recording; the message says where."""
+    """The file is not a readable asciicast v2 or v3 recording; the message says where."""
 
 
 @dataclass
 class Cast:
+    """A recording, either version: `events` carry their time since the start (v3's
+    intervals added up), so that every reader sees one shape."""
+
     header: dict[str, Any]
     events: list[tuple[float, str, str]] = field(default_factory=list)
     truncated: bool = False  # the last line was incomplete and was left out
+
+    @property
+    def version(self) -> int:
+        return int(self.header["version"])
 
     def text(self, code: str = "o") -> str:
         """All the data of one kind of event: the output as a terminal received it."""
@@ -44,8 +53,21 @@ def _complete_lines(data: bytes) -> tuple[list[bytes], bool]:
     return lines, tail != b""
 
 
+def _check_header(path: str | Path, header: Any) -> None:
+    if not isinstance(header, dict) or header.get("version") not in (2, 3):
+        raise CastError(f"{path}:1: not an asciicast v2 or v3 header")
+    if header["version"] == 2:
+        size = (header.get("width"), header.get("height"))
+    else:
+        term = header.get("term")
+        size = (term.get("cols"), term.get("rows")) if isinstance(term, dict) else (None, None)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in size):
+        raise CastError(f"{path}:1: the header has no terminal size")
+
+
 def read_cast(path: str | Path) -> Cast:
-    """Parse an asciicast v2 file: the header, then `[time, code, data]` events."""
+    """Parse an asciicast v2 or v3 file: the header, then `[time, code, data]` events (v3:
+    the time is the interval since the event before, and `#` lines are comments)."""
     lines, truncated = _complete_lines(Path(path).read_bytes())
     if not lines:
         raise CastError(f"{path}: no complete header line")
@@ -53,11 +75,12 @@ def read_cast(path: str | Path) -> Cast:
         header = json.loads(lines[0])
     except ValueError as exc:
         raise CastError(f"{path}:1: header is not JSON: {exc}") from None
-    if not isinstance(header, dict) or header.get("version") != 2:
-        raise CastError(f"{path}:1: not an asciicast v2 header")
+    _check_header(path, header)
     cast = Cast(header=header, truncated=truncated)
+    intervals = header["version"] == 3
+    micros = 0  # v3: the running total, in whole microseconds (no float drift)
     for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
+        if not line.strip() or (intervals and line.startswith(b"#")):
             continue
         try:
             event = json.loads(line)
@@ -67,7 +90,13 @@ def read_cast(path: str | Path) -> Cast:
                 or not isinstance(event[0], int | float) or not isinstance(event[1], str)
                 or not isinstance(event[2], str)):
             raise CastError(f"{path}:{number}: not a [time, code, data] event")
-        cast.events.append((float(event[0]), event[1], event[2]))
+        if event[0] < 0:
+            raise CastError(f"{path}:{number}: negative time")
+        if intervals:
+            micros += microseconds(event[0])
+            cast.events.append((micros / MICROSECONDS, event[1], event[2]))
+        else:
+            cast.events.append((float(event[0]), event[1], event[2]))
     return cast
 
 

@@ -63,6 +63,13 @@ class Slave(Protocol):
 
     def resize(self, columns: int, rows: int) -> None: ...
 
+    def input_hidden(self) -> bool | None:
+        """Whether input typed now is kept off the screen, as at a password prompt: the
+        terminal in line mode (ICANON) with ECHO cleared (`read -s`, sudo, ssh, getpass).
+        False otherwise, raw mode included (shell line editors and editors clear ECHO to
+        echo for themselves); None where the backend cannot tell. Read-only, and cheap
+        enough to ask for every input message."""
+
     async def close(self) -> None:
         """End the command and everything it started, and wait until that is done."""
 

@@ -18,6 +18,7 @@ import errno
 import logging
 import os
 import signal
+import termios
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -280,6 +281,17 @@ class LocalCommand:
     def resize(self, columns: int, rows: int) -> None:
         if not self._fd_closed:
             self._process.setwinsize(rows, columns)
+
+    def input_hidden(self) -> bool | None:
+        """The PTY's line discipline asked now (the master shares the slave's termios):
+        line mode with ECHO off is a password prompt."""
+        if self._fd_closed:
+            return None
+        try:
+            lflag = termios.tcgetattr(self.fd)[3]
+        except (OSError, termios.error):
+            return None
+        return bool(lflag & termios.ICANON) and not lflag & termios.ECHO
 
     async def close(self) -> None:
         """End the command and everything it started, then release the PTY.

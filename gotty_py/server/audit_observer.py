@@ -13,13 +13,15 @@ import asyncio
 import logging
 import shlex
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from enum import StrEnum
 from typing import Any, assert_never
 
 from .. import __version__
-from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
+from ..audit.asciicast import RecordingSummary, SessionRecorder
+from ..audit.castformat import CastFormat, build_header
 from ..audit.events import EventLog, event_log_location, utc_iso
+from ..audit.hidden_input import HIDDEN_MARKER, HiddenInput, Verdict
 from ..audit.naming import NameTemplate, TemplateError, make_directory
 from ..audit.writer import BackgroundWriter
 from ..backend.hooks import HookResult
@@ -107,6 +109,7 @@ class AuditService:
         event_log_path = event_log_location(options.audit_event_log, options.audit_dir)
         self.required = options.audit_required
         self.record_input = options.audit_input
+        self.format = CastFormat(options.audit_format)  # checked with the options
         self.cleanup_expected = bool(options.cleanup_command)
         self.writer = BackgroundWriter()
         self.event_log = EventLog(event_log_path, self.writer) if event_log_path else None
@@ -128,9 +131,10 @@ class AuditService:
                 log.error("Audit directory %s is not usable (%s): sessions will be %s",
                           self.directory, exc.strerror or exc,
                           "refused" if self.required else "unrecorded")
-            log.info("Recording sessions to %s as %s (input %s, recording %s)",
-                     self.directory, self.template.text,
-                     "recorded" if self.record_input else "not recorded",
+            log.info("Recording sessions to %s as %s in asciicast %s (input %s, recording %s)",
+                     self.directory, self.template.text, self.format,
+                     "recorded, but not at prompts that do not echo" if self.record_input
+                     else "not recorded",
                      "required" if self.required else "optional")
         if self.event_log is not None:
             log.info("Audit event log: %s", self.event_log.path)
@@ -177,6 +181,7 @@ class AuditObserver(SessionObserver):
         self.recorder: SessionRecorder | None = None
         self.recording_error: str | None = None
         self._size_recorded: tuple[int, int] | None = None
+        self._hidden = HiddenInput()
 
     # --- what the session is ---------------------------------------------------------------
 
@@ -207,7 +212,7 @@ class AuditObserver(SessionObserver):
         return build_header(width=columns, height=rows, timestamp=time.time(),
                             command=shlex.join(facts.argv), title=session.title or "",
                             env={"TERM": TERMINAL_TYPE}, metadata=metadata,
-                            metadata_key=METADATA_KEY)
+                            metadata_key=METADATA_KEY, fmt=self.service.format)
 
     # --- before the process is started -------------------------------------------------------
 
@@ -221,7 +226,7 @@ class AuditObserver(SessionObserver):
                 components = service.template.render(session.facts)
                 self.recorder = await SessionRecorder.create(
                     service.writer, service.directory, components, session.id,
-                    on_error=self._recording_failed)
+                    on_error=self._recording_failed, fmt=service.format)
             except (OSError, ValueError) as exc:
                 self.recording_error = f"recording unavailable: {_reason(exc)}"
                 log.error("Audit: cannot open a recording in %s for session %s from %s: %s%s",
@@ -288,9 +293,28 @@ class AuditObserver(SessionObserver):
     def output_backlog(self) -> Awaitable[None] | None:
         return self.recorder.backlog() if self.recorder is not None else None
 
+    def session_info(self) -> Mapping[str, Any]:
+        """`recorded` for the page's banner, only once the file is open and its header
+        queued (on_start ran): the page never says so falsely."""
+        recorder = self.recorder
+        return {"recorded": True} if recorder is not None and recorder.started \
+            and recorder.active else {}
+
     def on_input(self, data: bytes) -> None:
-        if self.recorder is not None and self.service.record_input:
-            self.recorder.input(data)
+        recorder = self.recorder
+        if recorder is None or not self.service.record_input:
+            return
+        slave = self._session.slave if self._session is not None else None
+        # Asked now, as the input goes to the process: is the terminal at a prompt that
+        # does not echo? Then the typed bytes (a password) stay out of the recording.
+        hidden = slave.input_hidden() if slave is not None else None
+        match self._hidden.verdict(hidden):
+            case Verdict.RECORD:
+                recorder.input(data)
+            case Verdict.MARK:
+                recorder.marker(HIDDEN_MARKER)
+            case Verdict.DROP:
+                pass
 
     def on_resize(self, columns: int, rows: int) -> None:
         if self.recorder is not None and (columns, rows) != self._size_recorded:
@@ -318,6 +342,8 @@ class AuditObserver(SessionObserver):
             # Who ended it from the admin endpoint (outcome admin-ended); else null.
             "ended_by": end.ended_by,
             "input_recorded": self.service.record_input and self.recorder is not None,
+            # Input runs typed at prompts that do not echo, left out of the recording.
+            "input_hidden_runs": self._hidden.runs,
             # A cleanup line must follow: `gotty-py-audit` reports a session whose hook
             # never ran (the server was killed first) as well as one whose hook failed.
             "cleanup_expected": self.service.cleanup_expected and session.slave is not None,
@@ -341,4 +367,5 @@ class AuditObserver(SessionObserver):
                     f"recording failed: {summary.error}" if summary.error else None)
                 event_log.append({**record, **fields}, sync=True)
 
-        recorder.close(f"disconnect: {end.cause}: {end.detail}", then=write_end_line)
+        recorder.close(f"disconnect: {end.cause}: {end.detail}", then=write_end_line,
+                       exit_status=end.exit_status)

@@ -108,6 +108,11 @@ class SessionObserver:
     def on_start(self, session: Session) -> None:
         pass
 
+    def session_info(self) -> Mapping[str, Any]:
+        """Fields for the page's session-info message, asked once after every `on_start`
+        (the audit plugin's `recorded`, true only once its recording is open)."""
+        return {}
+
     def on_output(self, data: bytes) -> None:
         pass
 
@@ -170,6 +175,15 @@ class _Observers:
                 observer.on_start(session)
             except Exception:
                 self._failed(observer, "on_start")
+
+    def session_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {}
+        for observer in self._observers:
+            try:
+                info.update(observer.session_info())
+            except Exception:
+                self._failed(observer, "session_info")
+        return info
 
     def on_output(self, data: bytes) -> None:
         for observer in self._observers:
@@ -454,7 +468,8 @@ class Session:
             self.master.send(protocol.encode_preferences(self.settings.preferences))
         if self.init is not None and self.init.gotty_py:
             self.master.send(protocol.encode_session_info(
-                {**self.launch.info, "writable": self.launch.permit_write}))
+                {**self.launch.info, **self._observers.session_info(),
+                 "writable": self.launch.permit_write}))
 
     def _handle(self, frame: bytes) -> None:
         assert self.slave is not None and self.launch is not None
