@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shlex
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from enum import StrEnum
 from typing import Any, assert_never
 
 from .. import __version__
 from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
+from ..audit.checkpoints import Checkpoint, CheckpointCopy, Checkpointer, CheckpointKind, Publisher
 from ..audit.events import EventLog, event_log_location, utc_iso
 from ..audit.naming import NameTemplate, TemplateError, make_directory
+from ..audit.signing import KeyFileError, load_signer
 from ..audit.writer import BackgroundWriter
 from ..backend.hooks import HookResult
 from ..config import expand_home
@@ -29,6 +32,7 @@ from ..options import Options
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import Disconnect, EndCause, SessionEnd, State
+from .checkpoint_command import CheckpointCommand, CheckpointCommandError
 
 log = logging.getLogger("gotty_py.audit")
 
@@ -91,7 +95,8 @@ class AuditService:
     """Everything audit for one server (a plugin): recordings, event log, the writer
     thread."""
 
-    def __init__(self, options: Options, command: list[str], hostname: str) -> None:
+    def __init__(self, options: Options, command: list[str], hostname: str,
+                 environ: Mapping[str, str] | None = None) -> None:
         self.options = options
         self.command = list(command)
         self.hostname = hostname
@@ -106,7 +111,64 @@ class AuditService:
         self.record_input = options.audit_input
         self.cleanup_expected = bool(options.cleanup_command)
         self.writer = BackgroundWriter()
-        self.event_log = EventLog(event_log_path, self.writer) if event_log_path else None
+        self.checkpoints = self._checkpointer(options, event_log_path, environ or {})
+        self.event_log = (EventLog(event_log_path, self.writer, self.checkpoints)
+                          if event_log_path else None)
+        self._ticker: asyncio.TimerHandle | None = None
+
+    def _checkpointer(self, options: Options, event_log_path: str | None,
+                      environ: Mapping[str, str]) -> Checkpointer | None:
+        """The signed checkpoints the options ask for; AuditConfigError when they cannot
+        work (no event log, a key that cannot be used, a copy that is the log itself)."""
+        self.checkpoint_copy: CheckpointCopy | None = None
+        self.checkpoint_command: CheckpointCommand | None = None
+        if not options.audit_checkpoint_key:
+            for name in ("audit_checkpoint_copy", "audit_checkpoint_command"):
+                if getattr(options, name):
+                    raise AuditConfigError(f"{name} (--{name.replace('_', '-')}) needs "
+                                           "audit_checkpoint_key (--audit-checkpoint-key)")
+            return None
+        if event_log_path is None:
+            raise AuditConfigError("audit_checkpoint_key (--audit-checkpoint-key) signs the "
+                                   "event log: set audit_dir or audit_event_log")
+        try:
+            signer = load_signer(expand_home(options.audit_checkpoint_key))
+        except KeyFileError as exc:
+            raise AuditConfigError(f"audit_checkpoint_key (--audit-checkpoint-key): {exc}"
+                                   ) from None
+        publishers: list[Publisher] = []
+        if options.audit_checkpoint_copy:
+            copy = expand_home(options.audit_checkpoint_copy)
+            if os.path.abspath(copy) == os.path.abspath(event_log_path):
+                raise AuditConfigError("audit_checkpoint_copy (--audit-checkpoint-copy) is the "
+                                       "event log itself: name a file on another volume")
+            self.checkpoint_copy = CheckpointCopy(copy)
+            publishers.append(self.checkpoint_copy)
+        if options.audit_checkpoint_command:
+            try:
+                self.checkpoint_command = CheckpointCommand(options.audit_checkpoint_command,
+                                                            environ)
+            except CheckpointCommandError as exc:
+                raise AuditConfigError(str(exc)) from None
+            publishers.append(self._ship)
+        return Checkpointer(signer, options.audit_checkpoint_lines,
+                            options.audit_checkpoint_seconds, publishers=publishers)
+
+    def _ship(self, note: str, checkpoint: Checkpoint) -> None:  # in the writer thread
+        command = self.checkpoint_command
+        if command is not None:
+            self.writer.to_loop(command.offer, note)
+
+    def _tick(self) -> None:
+        """On the loop: ask the writer for a checkpoint if one is due (idle logs too)."""
+        checkpoints, event_log = self.checkpoints, self.event_log
+        if checkpoints is None or event_log is None:
+            return
+        self.writer.submit(event_log.checkpoint)
+        # A quarter of the interval: the newest checkpoint is never older than 1.25 of it
+        # (plus the writer's backlog).
+        period = max(0.25, checkpoints.interval_seconds / 4)
+        self._ticker = asyncio.get_running_loop().call_later(period, self._tick)
 
     @staticmethod
     def wanted(options: Options) -> bool:
@@ -117,6 +179,8 @@ class AuditService:
         self.writer.start()
         if self.event_log is not None:
             self.writer.submit(self.event_log.open)
+        if self.checkpoints is not None:
+            self._tick()
         if self.directory is not None:
             try:
                 make_directory(self.directory)
@@ -130,13 +194,25 @@ class AuditService:
                      "recorded" if self.record_input else "not recorded",
                      "required" if self.required else "optional")
         if self.event_log is not None:
-            log.info("Audit event log: %s", self.event_log.path)
+            log.info("Audit event log: %s%s", self.event_log.path,
+                     f" (signed checkpoints every {self.checkpoints.interval_lines} lines "
+                     f"or {self.checkpoints.interval_seconds} s, key "
+                     f"{self.checkpoints.signer.name})" if self.checkpoints else "")
 
     async def aclose(self) -> None:
-        """Write everything queued, close the event log and stop the thread (at shutdown)."""
+        """Write everything queued, the final checkpoint last, close the event log and
+        stop the thread (at shutdown); then ship the final checkpoint."""
+        if self._ticker is not None:
+            self._ticker.cancel()
         if self.event_log is not None:
+            if self.checkpoints is not None:
+                self.writer.submit(self.event_log.checkpoint, CheckpointKind.FINAL, False)
             self.writer.submit(self.event_log.close)
+        if self.checkpoint_copy is not None:
+            self.writer.submit(self.checkpoint_copy.close)
         await self.writer.aclose()
+        if self.checkpoint_command is not None:
+            await self.checkpoint_command.aclose()
 
     def interrupt(self) -> None:
         """Nothing to cut short: every line queued is written, however late."""
