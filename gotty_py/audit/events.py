@@ -38,6 +38,7 @@ from typing import Any
 from ..config import expand_home
 from .checkpoints import Checkpointer, CheckpointKind, checkpoint_record, scan_log
 from .naming import FILE_MODE, make_directory
+from .rolled import rolled_name, rolled_record
 from .writer import BackgroundWriter
 
 log = logging.getLogger("gotty_py.audit")
@@ -76,7 +77,9 @@ class EventLog:
         self._prev: str | None = None  # SHA-256 of the last line in the file (thread only)
         # (st_dev, st_ino) of the open file; replaced whole, so any thread may read it.
         self._identity: tuple[int, int] | None = None
-        self._lost_notice: dict[str, Any] | None = None  # the line the next file starts with
+        # The line the next file starts with, going on with this server's chain (after a
+        # loss, or a roll).
+        self._first_line: dict[str, Any] | None = None
 
     def submit(self, record: Mapping[str, Any], *, sync: bool = False) -> None:
         """Queue one line (from the loop)."""
@@ -97,11 +100,13 @@ class EventLog:
             tail = _continue_chain(self._fd)
             if self._checkpoints is not None:
                 self._checkpoints.resume(scan_log(self._fd))
-            if self._lost_notice is None:
+            if self._first_line is None:
                 self._prev = tail
-            else:  # after a loss the chain goes on from this server's own last line
-                self._write_line(self._lost_notice)
-                self._lost_notice = None
+            else:  # after a loss or a roll the chain goes on from this server's last line
+                self._write_line(self._first_line)
+                self._first_line = None
+                if self._checkpoints is not None:  # a rolled file's first line numbers it
+                    self._checkpoints.resume(scan_log(self._fd))
             if self._checkpoints is not None and not self._checkpoints.started:
                 self._write_checkpoint(CheckpointKind.START)  # this run's epoch begins
         except OSError as exc:
@@ -147,7 +152,7 @@ class EventLog:
         """The open file is not the log any more: never write to it again (thread only)."""
         assert self._identity is not None
         message = f"the audit event log {self.path} {problem} while in use"
-        self._lost_notice = {"event": "event-log-lost", "time": utc_iso(time.time()),
+        self._first_line = {"event": "event-log-lost", "time": utc_iso(time.time()),
                              "path": self.path, "problem": problem,
                              "lost_device": self._identity[0], "lost_inode": self._identity[1]}
         self.close()
@@ -215,6 +220,41 @@ class EventLog:
             self._failed(f"writing a checkpoint to the audit event log {self.path} failed: "
                          f"{exc.strerror or exc}")
             self.close()
+
+    def roll(self) -> str | None:
+        """Roll the log (retention.py decides when): its last line a checkpoint, then it is
+        renamed to `rolled_name`, and the new file at the path starts with a `log-rolled`
+        line chained to the old file's last line, then a checkpoint. In the writer thread;
+        returns the rolled file's path, None when it could not be rolled (logged)."""
+        self.check()
+        self.open()
+        if self._fd is None:
+            return None
+        now = time.time()
+        target = rolled_name(self.path, now)
+        try:
+            if self._checkpoints is not None:
+                self._write_checkpoint(CheckpointKind.ROLL)
+            os.fsync(self._fd)
+            lines = scan_log(self._fd).lines
+            self.close()
+            os.rename(self.path, target)
+        except OSError as exc:
+            self.close()
+            log.error("Audit: rolling the event log %s failed: %s", self.path,
+                      exc.strerror or exc)
+            return None
+        self._first_line = rolled_record(target, lines, utc_iso(now))
+        self.open()
+        if self._fd is not None and self._checkpoints is not None:
+            try:
+                self._write_checkpoint(CheckpointKind.ROLL)
+            except OSError as exc:
+                self._failed(f"writing a checkpoint to the audit event log {self.path} "
+                             f"failed: {exc.strerror or exc}")
+                self.close()
+        log.info("Audit: event log rolled: %s (%d lines) is now %s", self.path, lines, target)
+        return target
 
     def close(self) -> None:
         self._identity = None

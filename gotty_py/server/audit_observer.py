@@ -23,6 +23,7 @@ from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
 from ..audit.checkpoints import Checkpoint, CheckpointCopy, Checkpointer, CheckpointKind, Publisher
 from ..audit.events import EventLog, event_log_location, utc_iso
 from ..audit.naming import NameTemplate, TemplateError, make_directory
+from ..audit.retention import RetentionError, RetentionPolicy
 from ..audit.signing import KeyFileError, load_signer
 from ..audit.writer import BackgroundWriter
 from ..backend.hooks import HookResult
@@ -32,6 +33,7 @@ from ..options import Options
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import Disconnect, EndCause, SessionEnd, State
+from .audit_retention import RetentionService
 from .checkpoint_command import CheckpointCommand, CheckpointCommandError
 
 log = logging.getLogger("gotty_py.audit")
@@ -115,6 +117,26 @@ class AuditService:
         self.event_log = (EventLog(event_log_path, self.writer, self.checkpoints)
                           if event_log_path else None)
         self._ticker: asyncio.TimerHandle | None = None
+        # Recordings of sessions not yet ended (their end line not yet written): retention
+        # never removes them. Loop thread only.
+        self.live_recordings: set[str] = set()
+        self.retention = self._retention(options)
+
+    def _retention(self, options: Options) -> RetentionService | None:
+        if not options.audit_retention:
+            return None
+        try:
+            policy = RetentionPolicy.parse(options.audit_retention)
+        except RetentionError as exc:
+            raise AuditConfigError(f"invalid audit_retention (--audit-retention): {exc}"
+                                   ) from None
+        if self.event_log is None:
+            raise AuditConfigError("audit_retention (--audit-retention) needs audit_dir or "
+                                   "audit_event_log")
+        keep = {self.event_log.path, *(f.path for f in [self.checkpoint_copy] if f)}
+        return RetentionService(policy, options.audit_retention, self.directory,
+                                self.event_log, self.writer,
+                                lambda: self.live_recordings | keep)
 
     def _checkpointer(self, options: Options, event_log_path: str | None,
                       environ: Mapping[str, str]) -> Checkpointer | None:
@@ -172,7 +194,10 @@ class AuditService:
 
     @staticmethod
     def wanted(options: Options) -> bool:
-        return bool(options.audit_dir or options.audit_event_log)
+        """Any audit option set (one that needs another is refused in `__init__`)."""
+        return bool(options.audit_dir or options.audit_event_log
+                    or options.audit_checkpoint_key or options.audit_checkpoint_copy
+                    or options.audit_checkpoint_command or options.audit_retention)
 
     def start(self) -> None:
         """Start the writer thread and say where the audit trail goes (at server start)."""
@@ -181,6 +206,8 @@ class AuditService:
             self.writer.submit(self.event_log.open)
         if self.checkpoints is not None:
             self._tick()
+        if self.retention is not None:
+            self.retention.start()
         if self.directory is not None:
             try:
                 make_directory(self.directory)
@@ -204,6 +231,8 @@ class AuditService:
         stop the thread (at shutdown); then ship the final checkpoint."""
         if self._ticker is not None:
             self._ticker.cancel()
+        if self.retention is not None:
+            await self.retention.aclose()
         if self.event_log is not None:
             if self.checkpoints is not None:
                 self.writer.submit(self.event_log.checkpoint, CheckpointKind.FINAL, False)
@@ -295,6 +324,7 @@ class AuditObserver(SessionObserver):
                 self.recorder = await SessionRecorder.create(
                     service.writer, service.directory, components, session.id,
                     on_error=self._recording_failed)
+                service.live_recordings.add(self.recorder.path)
             except (OSError, ValueError) as exc:
                 self.recording_error = f"recording unavailable: {_reason(exc)}"
                 log.error("Audit: cannot open a recording in %s for session %s from %s: %s%s",
@@ -411,5 +441,7 @@ class AuditObserver(SessionObserver):
                 fields["recording_error"] = known_error or (
                     f"recording failed: {summary.error}" if summary.error else None)
                 event_log.append({**record, **fields}, sync=True)
+            # Complete and logged: from now on retention may remove it.
+            self.service.writer.to_loop(self.service.live_recordings.discard, recorder.path)
 
         recorder.close(f"disconnect: {end.cause}: {end.detail}", then=write_end_line)
