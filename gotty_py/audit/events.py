@@ -230,7 +230,7 @@ class EventLog:
         self.open()
         if self._fd is None:
             return None
-        now = time.time()
+        now = self._checkpoints.clock() if self._checkpoints is not None else time.time()
         target = rolled_name(self.path, now)
         try:
             if self._checkpoints is not None:
