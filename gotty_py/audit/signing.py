@@ -24,6 +24,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -99,10 +100,17 @@ class Signer:
         seed = Ed25519PrivateKey.generate().private_bytes_raw()
         return cls(name, seed)
 
-    @property
+    @cached_property
+    def _private(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(self.seed)
+
+    @cached_property
     def verifier(self) -> Verifier:
-        key = Ed25519PrivateKey.from_private_bytes(self.seed)
-        return Verifier(self.name, _public_bytes(key.public_key()))
+        return Verifier(self.name, _public_bytes(self._private.public_key()))
+
+    @cached_property
+    def _key_id(self) -> bytes:
+        return self.verifier.id
 
     def text(self) -> str:
         """The signer key line (secret)."""
@@ -112,8 +120,7 @@ class Signer:
     def sign(self, text: str) -> str:
         """The signed note: `text`, a blank line, this key's signature line."""
         body = _check_text(text)
-        signature = Ed25519PrivateKey.from_private_bytes(self.seed).sign(body)
-        stamp = base64.b64encode(self.verifier.id + signature).decode()
+        stamp = base64.b64encode(self._key_id + self._private.sign(body)).decode()
         return f"{text}\n{SIGNATURE_PREFIX}{self.name} {stamp}\n"
 
 
