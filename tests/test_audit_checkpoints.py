@@ -172,3 +172,20 @@ def test_retention_rolls_the_log_at_start_and_verify_and_list_follow_the_roll(
     assert "CHAIN-BROKEN" not in result.stdout
     listed = audit_cli("--event-log", str(events), "list")
     assert "yesterday" in listed.stdout and listed.stdout.count("echo hi") == 1
+
+    # A rolled file that vanished without a retention line saying so is reported...
+    saved = rolled.read_bytes()
+    rolled.unlink()
+    gone = audit_cli("--event-log", str(events), "verify", "-k", str(keys[1]))
+    assert gone.returncode == 1 and "ROLL-MISSING" in gone.stdout, gone.stdout
+    # ...one retention removed (it is 40 days old at the next start) is not.
+    rolled.write_bytes(saved)
+    os.utime(rolled, (moment, moment))
+    server = gotty("--audit-dir", str(audit), "--audit-retention", "30d",
+                   "--audit-checkpoint-key", str(keys[0]), "echo", "hi")
+    wait_for(lambda: not rolled.exists(), 10, message="the old rolled file removed")
+    stop(server)
+    assert chain_files(events) == [events]
+    kept = audit_cli("--event-log", str(events), "verify", "-k", str(keys[1]))
+    assert kept.returncode == 0, kept.stdout
+    assert "goes on from a file removed by retention" in kept.stdout and "SEALED" in kept.stdout

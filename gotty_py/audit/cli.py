@@ -306,13 +306,23 @@ def _verify_chains(files: list[Path]) -> int:
     """The hash chain of each file, each going on from the file before; the problems."""
     bad = 0
     previous: bytes | None = None
+    try:
+        logs = [read_event_log(path) for path in files]
+    except OSError as exc:
+        raise _fail(f"cannot read the event log: {exc.strerror or exc}") from None
+    # The rolled files retention removed, as its own lines say.
+    removed = {os.path.basename(str(entry.get("path"))) for records in logs for r in records
+               if r.get("event") == "retention" for entry in r.get("removed") or []
+               if isinstance(entry, dict) and entry.get("kind") == "event-log"}
     for index, path in enumerate(files):
-        try:
-            first = path.read_bytes().split(b"\n", 1)[0]
-        except OSError as exc:
-            raise _fail(f"cannot read {path}: {exc.strerror or exc}") from None
-        # The oldest file left may go on from one retention removed (its first line says).
-        continues = index == 0 and ROLLED_EVENT.encode() in first
+        first = logs[index][0] if logs[index] else {}
+        # The oldest file left may go on from one retention removed: its first line names
+        # it, and a retention line must say it was removed.
+        continues = index == 0 and first.get("event") == ROLLED_EVENT
+        if continues and first.get("previous") not in removed:
+            bad += 1
+            typer.echo(f"{'ROLL-MISSING':<12} {path}:1  goes on from {first.get('previous')}, "
+                       "which is gone and which no retention line says was removed")
         chain = verify_chain(path, previous, trust_first=continues)
         previous = chain.last
         for number in chain.damaged:
