@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shlex
 import time
 from collections.abc import Awaitable, Mapping
@@ -20,11 +19,9 @@ from typing import Any, assert_never
 
 from .. import __version__
 from ..audit.asciicast import RecordingSummary, SessionRecorder, build_header
-from ..audit.checkpoints import Checkpoint, CheckpointCopy, Checkpointer, CheckpointKind, Publisher
 from ..audit.events import EventLog, event_log_location, utc_iso
 from ..audit.naming import NameTemplate, TemplateError, make_directory
 from ..audit.retention import RetentionError, RetentionPolicy
-from ..audit.signing import KeyFileError, load_signer
 from ..audit.writer import BackgroundWriter
 from ..backend.hooks import HookResult
 from ..config import expand_home
@@ -33,8 +30,8 @@ from ..options import Options
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import Disconnect, EndCause, SessionEnd, State
+from .audit_checkpoints import CheckpointConfigError, Checkpointing
 from .audit_retention import RetentionService
-from .checkpoint_command import CheckpointCommand, CheckpointCommandError
 
 log = logging.getLogger("gotty_py.audit")
 
@@ -113,10 +110,15 @@ class AuditService:
         self.record_input = options.audit_input
         self.cleanup_expected = bool(options.cleanup_command)
         self.writer = BackgroundWriter()
-        self.checkpoints = self._checkpointer(options, event_log_path, environ or {})
-        self.event_log = (EventLog(event_log_path, self.writer, self.checkpoints)
+        try:
+            self.checkpointing = Checkpointing.from_options(options, event_log_path,
+                                                            environ or {}, self.writer)
+        except CheckpointConfigError as exc:
+            raise AuditConfigError(str(exc)) from None
+        self.event_log = (EventLog(event_log_path, self.writer,
+                                   self.checkpointing.checkpointer if self.checkpointing
+                                   else None)
                           if event_log_path else None)
-        self._ticker: asyncio.TimerHandle | None = None
         # Recordings of sessions not yet ended (their end line not yet written): retention
         # never removes them. Loop thread only.
         self.live_recordings: set[str] = set()
@@ -133,64 +135,11 @@ class AuditService:
         if self.event_log is None:
             raise AuditConfigError("audit_retention (--audit-retention) needs audit_dir or "
                                    "audit_event_log")
-        keep = {self.event_log.path, *(f.path for f in [self.checkpoint_copy] if f)}
+        copy = self.checkpointing.copy if self.checkpointing is not None else None
+        keep = {self.event_log.path, *([copy.path] if copy is not None else [])}
         return RetentionService(policy, options.audit_retention, self.directory,
                                 self.event_log, self.writer,
                                 lambda: self.live_recordings | keep)
-
-    def _checkpointer(self, options: Options, event_log_path: str | None,
-                      environ: Mapping[str, str]) -> Checkpointer | None:
-        """The signed checkpoints the options ask for; AuditConfigError when they cannot
-        work (no event log, a key that cannot be used, a copy that is the log itself)."""
-        self.checkpoint_copy: CheckpointCopy | None = None
-        self.checkpoint_command: CheckpointCommand | None = None
-        if not options.audit_checkpoint_key:
-            for name in ("audit_checkpoint_copy", "audit_checkpoint_command"):
-                if getattr(options, name):
-                    raise AuditConfigError(f"{name} (--{name.replace('_', '-')}) needs "
-                                           "audit_checkpoint_key (--audit-checkpoint-key)")
-            return None
-        if event_log_path is None:
-            raise AuditConfigError("audit_checkpoint_key (--audit-checkpoint-key) signs the "
-                                   "event log: set audit_dir or audit_event_log")
-        try:
-            signer = load_signer(expand_home(options.audit_checkpoint_key))
-        except KeyFileError as exc:
-            raise AuditConfigError(f"audit_checkpoint_key (--audit-checkpoint-key): {exc}"
-                                   ) from None
-        publishers: list[Publisher] = []
-        if options.audit_checkpoint_copy:
-            copy = expand_home(options.audit_checkpoint_copy)
-            if os.path.abspath(copy) == os.path.abspath(event_log_path):
-                raise AuditConfigError("audit_checkpoint_copy (--audit-checkpoint-copy) is the "
-                                       "event log itself: name a file on another volume")
-            self.checkpoint_copy = CheckpointCopy(copy)
-            publishers.append(self.checkpoint_copy)
-        if options.audit_checkpoint_command:
-            try:
-                self.checkpoint_command = CheckpointCommand(options.audit_checkpoint_command,
-                                                            environ)
-            except CheckpointCommandError as exc:
-                raise AuditConfigError(str(exc)) from None
-            publishers.append(self._ship)
-        return Checkpointer(signer, options.audit_checkpoint_lines,
-                            options.audit_checkpoint_seconds, publishers=publishers)
-
-    def _ship(self, note: str, checkpoint: Checkpoint) -> None:  # in the writer thread
-        command = self.checkpoint_command
-        if command is not None:
-            self.writer.to_loop(command.offer, note)
-
-    def _tick(self) -> None:
-        """On the loop: ask the writer for a checkpoint if one is due (idle logs too)."""
-        checkpoints, event_log = self.checkpoints, self.event_log
-        if checkpoints is None or event_log is None:
-            return
-        self.writer.submit(event_log.checkpoint)
-        # A quarter of the interval: the newest checkpoint is never older than 1.25 of it
-        # (plus the writer's backlog).
-        period = max(0.25, checkpoints.interval_seconds / 4)
-        self._ticker = asyncio.get_running_loop().call_later(period, self._tick)
 
     @staticmethod
     def wanted(options: Options) -> bool:
@@ -204,8 +153,8 @@ class AuditService:
         self.writer.start()
         if self.event_log is not None:
             self.writer.submit(self.event_log.open)
-        if self.checkpoints is not None:
-            self._tick()
+        if self.checkpointing is not None and self.event_log is not None:
+            self.checkpointing.start(self.event_log)
         if self.retention is not None:
             self.retention.start()
         if self.directory is not None:
@@ -222,26 +171,20 @@ class AuditService:
                      "required" if self.required else "optional")
         if self.event_log is not None:
             log.info("Audit event log: %s%s", self.event_log.path,
-                     f" (signed checkpoints every {self.checkpoints.interval_lines} lines "
-                     f"or {self.checkpoints.interval_seconds} s, key "
-                     f"{self.checkpoints.signer.name})" if self.checkpoints else "")
+                     f" ({self.checkpointing.describe()})" if self.checkpointing else "")
 
     async def aclose(self) -> None:
         """Write everything queued, the final checkpoint last, close the event log and
         stop the thread (at shutdown); then ship the final checkpoint."""
-        if self._ticker is not None:
-            self._ticker.cancel()
         if self.retention is not None:
             await self.retention.aclose()
         if self.event_log is not None:
-            if self.checkpoints is not None:
-                self.writer.submit(self.event_log.checkpoint, CheckpointKind.FINAL, False)
+            if self.checkpointing is not None:
+                self.checkpointing.stop(self.event_log)
             self.writer.submit(self.event_log.close)
-        if self.checkpoint_copy is not None:
-            self.writer.submit(self.checkpoint_copy.close)
         await self.writer.aclose()
-        if self.checkpoint_command is not None:
-            await self.checkpoint_command.aclose()
+        if self.checkpointing is not None:
+            await self.checkpointing.shipped()
 
     def interrupt(self) -> None:
         """Nothing to cut short: every line queued is written, however late."""
