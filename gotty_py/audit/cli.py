@@ -319,7 +319,8 @@ def _verify_chains(files: list[Path]) -> int:
         # The oldest file left may go on from one retention removed: its first line names
         # it, and a retention line must say it was removed.
         continues = index == 0 and first.get("event") == ROLLED_EVENT
-        if continues and first.get("previous") not in removed:
+        retained = continues and first.get("previous") in removed
+        if continues and not retained:
             bad += 1
             typer.echo(f"{'ROLL-MISSING':<12} {path}:1  goes on from {first.get('previous')}, "
                        "which is gone and which no retention line says was removed")
@@ -335,7 +336,7 @@ def _verify_chains(files: list[Path]) -> int:
         bad += len(chain.broken)
         if chain.intact:
             typer.echo(f"{'CHAIN-OK':<12} {path}  {chain.lines} line(s)"
-                       + ("; goes on from a file removed by retention" if continues else ""))
+                       + ("; goes on from a file removed by retention" if retained else ""))
     return bad
 
 
