@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from gotty_py.audit import checkpoints
 from gotty_py.audit.checkpoints import Checkpointer, CheckpointKind, split_notes
 from gotty_py.audit.events import EventLog, utc_iso
 from gotty_py.audit.reader import verify_chain
@@ -250,3 +254,32 @@ def test_reordered_lines_are_caught(tmp_path: Path) -> None:
     assert Seal.REORDERED in seals(found) and Seal.REWRITTEN in seals(found)
     assert any("checkpoint 1.2 follows 1.0" in f.message for f in found)
     assert any("checkpoint 1.1 follows 1.2" in f.message for f in found)
+
+
+def test_scan_log_reads_in_bounded_chunks(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a server opening a log learns of it (the line count, the last checkpoint's log
+    id and epoch) is the same whatever the chunk size, lines split across chunks."""
+    events, clock = tmp_path / "events.jsonl", Clock()
+    run_epoch(events, clock, 5)
+    run_epoch(events, clock, 4, final=False)
+    with events.open("a") as handle:
+        handle.write('{"event": "start", "session": "cut sh')  # a crash's half line
+    count = len(events.read_bytes().split(b"\n"))
+    log_id = records_of_checkpoints(events)[0]
+    states = []
+    for chunk in (7, 64, 1 << 20):
+        monkeypatch.setattr(checkpoints, "SCAN_CHUNK", chunk)
+        fd = os.open(events, os.O_RDONLY)
+        try:
+            states.append(checkpoints.scan_log(fd))
+        finally:
+            os.close(fd)
+    assert states == [checkpoints.LogState(count, log_id, 2)] * 3
+
+
+def records_of_checkpoints(path: Path) -> list[str]:
+    """The log ids the checkpoint lines name."""
+    return [r["note"].split("\n")[0].rsplit(" ", 1)[1]
+            for r in (json.loads(x) for x in path.read_text().splitlines()[:-1])
+            if r["event"] == "checkpoint"]

@@ -136,31 +136,64 @@ class LogState:
     epoch: int  # of its last checkpoint, 0 for none
 
 
+SCAN_CHUNK = 1 << 20  # bytes read at a time: memory stays bounded whatever the log's size
+MAX_LINE = 4 << 20  # a longer line cannot be a checkpoint (notes are far smaller)
+
+
 def scan_log(fd: int) -> LogState:
-    """Count the lines of an open log file and read its last checkpoint (blocking)."""
+    """Count the lines of an open log file and read its last checkpoint (blocking): the
+    file is read once forwards in chunks to count, then backwards from its end only as far
+    as its last checkpoint."""
     size = os.fstat(fd).st_size
-    data = os.pread(fd, size, 0) if size else b""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    before = 0
-    if lines:
-        first = _json(lines[0])
-        if first.get("event") == "log-rolled" and isinstance(first.get("lines_before"), int):
-            before = first["lines_before"]
-    for line in reversed(lines):
-        if b'"checkpoint"' not in line:
-            continue
-        record = _json(line)
-        note = record.get("note")
-        if record.get("event") != CHECKPOINT_EVENT or not isinstance(note, str):
-            continue
-        try:
-            checkpoint = Checkpoint.parse(note[: note.rfind("\n\n") + 1])
-        except CheckpointError:
-            continue
-        return LogState(before + len(lines), checkpoint.log_id, checkpoint.epoch)
-    return LogState(before + len(lines), None, 0)
+    lines, offset, first = 0, 0, b""
+    while offset < size:
+        chunk = os.pread(fd, min(SCAN_CHUNK, size - offset), offset)
+        if not chunk:
+            break
+        if offset == 0:
+            first = chunk.split(b"\n", 1)[0]
+        lines += chunk.count(b"\n")
+        offset += len(chunk)
+    if offset and os.pread(fd, 1, offset - 1) != b"\n":
+        lines += 1  # a last line without its newline
+    record = _json(first)
+    before = record["lines_before"] if (record.get("event") == "log-rolled" and isinstance(
+        record.get("lines_before"), int)) else 0
+    checkpoint = _last_checkpoint(fd, offset)
+    if checkpoint is None:
+        return LogState(before + lines, None, 0)
+    return LogState(before + lines, checkpoint.log_id, checkpoint.epoch)
+
+
+def _last_checkpoint(fd: int, size: int) -> Checkpoint | None:
+    """The last checkpoint line's checkpoint (not verified: the server's own), reading the
+    file backwards in chunks."""
+    end, carry = size, b""
+    while end > 0:
+        start = max(0, end - SCAN_CHUNK)
+        pieces = (os.pread(fd, end - start, start) + carry).split(b"\n")
+        carry = pieces.pop(0) if start > 0 else b""
+        if len(carry) > MAX_LINE:
+            carry = b""  # a line this long is no checkpoint: skip it
+        for line in reversed(pieces):
+            checkpoint = _checkpoint_of(line)
+            if checkpoint is not None:
+                return checkpoint
+        end = start
+    return None
+
+
+def _checkpoint_of(line: bytes) -> Checkpoint | None:
+    if b'"checkpoint"' not in line:
+        return None
+    record = _json(line)
+    note = record.get("note")
+    if record.get("event") != CHECKPOINT_EVENT or not isinstance(note, str):
+        return None
+    try:
+        return Checkpoint.parse(note[: note.rfind("\n\n") + 1])
+    except CheckpointError:
+        return None
 
 
 def _json(line: bytes) -> dict[str, Any]:
