@@ -189,6 +189,24 @@
 // JSON-lines log with one line per session start and end (empty: sessions.jsonl in --audit-dir).
 // audit_event_log = ""
 
+// Ed25519 signing key file (from gotty-py-audit keygen; not readable by others) that signs checkpoints of the event log; empty: no checkpoints.
+// audit_checkpoint_key = ""
+
+// A signed checkpoint after this many event-log lines.
+// audit_checkpoint_lines = 100
+
+// A signed checkpoint at least this often, even while idle.
+// audit_checkpoint_seconds = 60
+
+// Also append every checkpoint to this file (on another volume); empty: none.
+// audit_checkpoint_copy = ""
+
+// Also run this command with each checkpoint on its stdin (to ship it off the host; 10 s deadline; while one runs only the newest waiting checkpoint is kept).
+// audit_checkpoint_command = ""
+
+// Remove recordings and rolled event logs older than an age and/or beyond a total size, oldest first, e.g. 30d,10GiB (units s m h d w; B KiB MiB GiB TiB); the event log is rolled daily or at 64 MiB; empty: keep everything.
+// audit_retention = ""
+
 // Seconds a client may take none of the output queued for it before it is dropped as having stopped reading (the session ends as client-stalled); a client still reading, however slowly, gets all of it, the last output included.
 // ws_send_timeout = 20
 

@@ -48,6 +48,9 @@ init_timeout = 10
 audit_dir = "../recordings"
 audit_file_name = "{date}/{user}/{arg0}-{arg1}-{time}-{session}.cast"
 audit_required = true
+// The audit checkpoints' signing key (deploy/keys/README.md) and retention, as shipped.
+audit_checkpoint_key = "../deploy/keys/audit-checkpoint.key"
+audit_retention = "90d,8GiB"
 
 // Probes and metrics on their own listener (docs/kubernetes.md).
 ops_address = "127.0.0.1"

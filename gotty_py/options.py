@@ -297,6 +297,32 @@ class Options:
                                   "(empty: sessions.jsonl in --audit-dir)",
                                   flag="audit-event-log", origin="gotty-py", path="file",
                                   section=Section.AUDIT)
+    # Signed checkpoints and retention (docs/audit.md "Checkpoints", "Retention").
+    audit_checkpoint_key: str = option(
+        "", "Ed25519 signing key file (from gotty-py-audit keygen; not readable by others) "
+        "that signs checkpoints of the event log; empty: no checkpoints",
+        flag="audit-checkpoint-key", origin="gotty-py", path="file", section=Section.AUDIT)
+    audit_checkpoint_lines: int = option(
+        100, "A signed checkpoint after this many event-log lines",
+        flag="audit-checkpoint-lines", origin="gotty-py", section=Section.AUDIT,
+        minimum=1, maximum=1_000_000)
+    audit_checkpoint_seconds: int = option(
+        60, "A signed checkpoint at least this often, even while idle",
+        flag="audit-checkpoint-seconds", origin="gotty-py", section=Section.AUDIT,
+        minimum=1, maximum=86_400)
+    audit_checkpoint_copy: str = option(
+        "", "Also append every checkpoint to this file (on another volume); empty: none",
+        flag="audit-checkpoint-copy", origin="gotty-py", path="file", section=Section.AUDIT)
+    audit_checkpoint_command: str = option(
+        "", "Also run this command with each checkpoint on its stdin (to ship it off the "
+        "host; 10 s deadline; while one runs only the newest waiting checkpoint is kept)",
+        flag="audit-checkpoint-command", origin="gotty-py", path="command",
+        section=Section.AUDIT)
+    audit_retention: str = option(
+        "", "Remove recordings and rolled event logs older than an age and/or beyond a total "
+        "size, oldest first, e.g. 30d,10GiB (units s m h d w; B KiB MiB GiB TiB); the event "
+        "log is rolled daily or at 64 MiB; empty: keep everything",
+        flag="audit-retention", origin="gotty-py", section=Section.AUDIT)
     ws_send_timeout: int = option(20, "Seconds a client may take none of the output queued for "
                                   "it before it is dropped as having stopped reading (the "
                                   "session ends as client-stalled); a client still reading, "

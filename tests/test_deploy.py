@@ -31,6 +31,8 @@ import pytest
 import yaml
 from kubernetes_validate.utils import all_versions
 
+from gotty_py.audit.retention import RetentionPolicy
+from gotty_py.audit.signing import parse_signer
 from gotty_py.config import load_options
 from gotty_py.options import Options
 from tests.dockerfile import DOCKERFILE, install_steps, replay, stages
@@ -46,6 +48,7 @@ DEPLOY = ROOT / "deploy"
 KUSTOMIZATIONS = [".", "overlays/replicated"]
 CONSOLE_NS = "gotty-console"
 KID = "console-1"
+AUDIT_KEY = "audit-checkpoint.key"
 IMAGE_PREFIX = "/opt/gotty-py"
 # The newest Kubernetes whose schema kubernetes-validate ships, 1.35 when it has it.
 K8S_VERSION = "1.35.0" if "1.35.0" in all_versions() else all_versions()[-1]
@@ -119,9 +122,25 @@ def readme_key_commands() -> list[list[str]]:
     return commands
 
 
+def readme_audit_keygen() -> list[str]:
+    """The README's `gotty-py-audit keygen` for the audit checkpoints' signing key."""
+    text = (ROOT / "README.md").read_text().split("## Run it in your cluster", 1)[1]
+    text = text.split("\n## ", 1)[0]
+    commands = [shlex.split(line) for line in text.splitlines()
+                if line.startswith(".venv/bin/gotty-py-audit keygen ")]
+    assert len(commands) == 1, commands
+    return commands[0]
+
+
 def make_keys(keys: Path) -> None:
     """The README's key commands (deploy/keys/README.md has the same), run for a copy of
     deploy/: only the interpreter and the keys directory differ."""
+    audit_keygen = readme_audit_keygen()
+    assert " ".join(audit_keygen) in (ROOT / "deploy/keys/README.md").read_text()
+    subprocess.run([str(BIN / "gotty-py-audit"), *[w.replace("deploy/keys/", f"{keys}/")
+                                                   for w in audit_keygen[1:]]],
+                   check=True, capture_output=True, timeout=30)
+    assert (keys / AUDIT_KEY).stat().st_mode & 0o077 == 0
     for words in readme_key_commands():
         assert words[:2] == [".venv/bin/python", "examples/portal/portal.py"], words
         words = [w.replace("deploy/keys/", f"{keys}/") for w in words[2:]]
@@ -146,7 +165,8 @@ def kustomize(directory: Path) -> subprocess.CompletedProcess[str]:
 def deploy_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = tmp_path_factory.mktemp("deploy") / "deploy"
     shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("portal-es256.pem",
-                                                                 "console-jwks.json"))
+                                                                 "console-jwks.json",
+                                                                 AUDIT_KEY + "*"))
     make_keys(copy / "keys")
     return copy
 
@@ -179,10 +199,13 @@ def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_without_the_operators_key_nothing_renders(tmp_path: Path) -> None:
     """No key is shipped: a checkout without deploy/keys/console-jwks.json cannot be
     installed (so no install trusts a key someone else holds), and the error names it."""
-    copy = tmp_path / "deploy"
-    shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("console-jwks.json"))
-    result = kustomize(copy)
-    assert result.returncode != 0 and "console-jwks.json" in result.stderr, result.stderr
+    for missing in ("console-jwks.json", AUDIT_KEY):
+        copy = tmp_path / missing / "deploy"
+        shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns(missing))
+        for other in {"console-jwks.json", AUDIT_KEY} - {missing}:
+            (copy / "keys" / other).write_text("{}")
+        result = kustomize(copy)
+        assert result.returncode != 0 and missing in result.stderr, result.stderr
     tracked = subprocess.run(["git", "ls-files", "deploy/keys"], cwd=ROOT, capture_output=True,
                              text=True, check=True).stdout.split()
     assert sorted(tracked) == ["deploy/keys/.gitignore", "deploy/keys/README.md",
@@ -216,6 +239,8 @@ def test_the_root_installs_the_objects_the_issue_lists(rendered: dict[str, Rende
                        ("Secret", "gotty-console-jwks")]:
         assert (kind, name) in kinds, (kind, name)
     assert root.generated("ConfigMap", "gotty-console-config-")
+    # Its name carries a hash: a new signing key rolls the pods (it is read at start-up).
+    assert root.generated("Secret", "gotty-console-audit-key-")
     assert root.console["spec"]["replicas"] == 1
     assert not root.all("ClusterRole") and not root.all("ClusterRoleBinding")
 
@@ -368,6 +393,17 @@ def test_the_mounts_hold_the_files_the_hcl_names(rendered: dict[str, Rendered], 
     jwks = json.loads(base64.b64decode(secret["data"][Path(options.jwt_jwks_file).name]))
     assert [k["kid"] for k in jwks["keys"]] == [KID] and all("d" not in k for k in jwks["keys"])
     assert config_mount["readOnly"] and jwks_mount["readOnly"]
+    # The audit checkpoints' signing key: from its Secret, read-only, not readable by
+    # others (gotty-py refuses such a key); the public half is the one the README made.
+    key_mount = objects.mount("audit-key")
+    key_volume = objects.volume("audit-key")["secret"]
+    assert Path(options.audit_checkpoint_key).parent == Path(key_mount["mountPath"])
+    assert key_mount["readOnly"] and key_volume["defaultMode"] & 0o077 == 0o040
+    key_secret = objects.one("Secret", key_volume["secretName"])
+    signer = parse_signer(base64.b64decode(key_secret["data"][AUDIT_KEY]).decode())
+    public = (objects.directory / "keys" / f"{AUDIT_KEY}.pub").read_text()
+    assert signer.verifier.text() == public.strip()
+    assert RetentionPolicy.parse(options.audit_retention).max_bytes
     # The command and the cleanup are the image's copies of the recipe (absolute paths).
     copies = [shlex.split(i.text)[-1] for i in install_steps() if i.keyword == "COPY"]
     recipe_dir = f"{IMAGE_PREFIX}/kubernetes/"
@@ -445,6 +481,7 @@ def build_local_pod(objects: Rendered, tmp_path: Path) -> LocalPod:
         elif "secret" in volume:
             for key, value in objects.one("Secret", volume["secret"]["secretName"])["data"].items():
                 (directory / key).write_bytes(base64.b64decode(value))
+                (directory / key).chmod(volume["secret"].get("defaultMode", 0o644))
         else:
             assert {"persistentVolumeClaim", "emptyDir"} & set(volume), volume
         for mount in (m for m in objects.container["volumeMounts"]
@@ -513,7 +550,8 @@ def test_the_shipped_configuration_works_unmodified(
     mapped = load_options({"config": str(config_local)}, {}, home="/nonexistent").options
     changed = {f.name for f in fields(Options)
                if getattr(original, f.name) != getattr(mapped, f.name)} - {"config"}
-    assert changed == {"jwt_jwks_file", "cleanup_command", "audit_dir"}, changed
+    assert changed == {"jwt_jwks_file", "cleanup_command", "audit_dir",
+                       "audit_checkpoint_key"}, changed
     for name in changed:
         assert getattr(mapped, name) == pod.local(getattr(original, name))
         assert getattr(mapped, name) != getattr(original, name)
@@ -565,9 +603,12 @@ def test_the_shipped_configuration_works_unmodified(
         assert len(recordings) == 1 and recordings[0].parent.name == "alice", recordings
         assert recordings[0].name.startswith("team-a-web-0-")
         assert b"JOB=" in recordings[0].read_bytes()
+        public_key = objects.directory / "keys" / f"{AUDIT_KEY}.pub"
         verify = subprocess.run([str(BIN / "gotty-py-audit"), "--event-log", str(events),
-                                 "verify"], capture_output=True, text=True, timeout=60)
+                                 "verify", "--public-key", str(public_key)],
+                                capture_output=True, text=True, timeout=60)
         assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert "OPEN" in verify.stdout  # signed checkpoints, the server still running
         assert not [p for p in sim.processes() if p.alive and "gotty-session" in p.command]
         # What Prometheus scrapes from the ops port says the same.
         samples = scrape(server)
@@ -592,10 +633,11 @@ def test_the_workstation_config_agrees_with_the_shipped_one(rendered: dict[str, 
     differing = {f.name for f in fields(Options)
                  if getattr(shipped, f.name) != getattr(local, f.name)} - {"config"}
     assert differing == {"address", "ops_address", "log_format", "jwt_jwks_file",
-                         "cleanup_command", "audit_dir"}, differing
+                         "cleanup_command", "audit_dir", "audit_checkpoint_key"}, differing
     assert shlex.split(local.cleanup_command)[1:] == shlex.split(shipped.cleanup_command)[1:]
     config_dir = ROOT / "config"
     cleanup = (config_dir / shlex.split(local.cleanup_command)[0]).resolve()
     assert cleanup == ROOT / "examples/kubernetes/kube-cleanup.sh"
     assert (config_dir / local.jwt_jwks_file).resolve() == ROOT / "deploy/keys/console-jwks.json"
+    assert (config_dir / local.audit_checkpoint_key).resolve() == ROOT / "deploy/keys" / AUDIT_KEY
     assert Path(shlex.split(shipped.cleanup_command)[0]).name == cleanup.name

@@ -15,6 +15,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from gotty_py.audit.signing import Signer
 from gotty_py.config import load_options
 from tests.gotty import BIN, ROOT, Gotty, open_session, run_gotty, start_gotty, wait_for
 from tests.jwt_keys import es256, write_jwks
@@ -207,8 +208,9 @@ class TestCleanupFailuresAreVisible:
 
 
 class TestTheShippedKubernetesConfig:
-    """config/kubernetes.hcl names the JWKS the README's first step writes; until it is
-    there, and whenever no key is set, the server refuses to start."""
+    """config/kubernetes.hcl names the JWKS and the audit signing key the README's first
+    step writes; until they are there, and whenever no key is set, the server refuses to
+    start."""
 
     CONFIG = str(ROOT / "config" / "kubernetes.hcl")
     EXEC = str(ROOT / "examples" / "kubernetes" / "kube-exec.sh")
@@ -221,9 +223,13 @@ class TestTheShippedKubernetesConfig:
 
     def test_with_a_key_it_starts_from_any_directory(self, tmp_path: Path) -> None:
         jwks = write_jwks(tmp_path / "jwks.json", {"k1": es256(tmp_path)})
+        signing_key = tmp_path / "audit-checkpoint.key"  # deploy/keys/README.md's second key
+        signing_key.write_text(Signer.generate("test").text() + "\n")
+        signing_key.chmod(0o600)
         server = start_gotty("--config", self.CONFIG, *self.LISTEN, "--audit-dir",
                              str(tmp_path / "audit"), self.EXEC, cwd=tmp_path,
-                             env={"GOTTY_JWT_JWKS_FILE": str(jwks)})
+                             env={"GOTTY_JWT_JWKS_FILE": str(jwks),
+                                  "GOTTY_AUDIT_CHECKPOINT_KEY": str(signing_key)})
         try:
             assert server.process.poll() is None
         finally:

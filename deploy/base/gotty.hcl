@@ -49,6 +49,13 @@ init_timeout = 10
 audit_dir = "/var/lib/gotty/audit"
 audit_file_name = "{date}/{user}/{arg0}-{arg1}-{time}-{session}.cast"
 audit_required = true
+// Signed checkpoints of the event log (every 100 lines or 60 s, and at shutdown), with the
+// key from the Secret gotty-console-audit-key (deploy/keys/audit-checkpoint.key); auditors
+// verify with its .pub: gotty-py-audit verify --public-key audit-checkpoint.key.pub
+audit_checkpoint_key = "/etc/gotty/audit-key/audit-checkpoint.key"
+// Keep 90 days, at most 8 GiB of the 10 GiB claim (the rest: the active event log and the
+// recordings of running sessions, never removed); the event log rolls daily.
+audit_retention = "90d,8GiB"
 
 // Probes and metrics on their own listener, outside the Service and any Ingress.
 ops_address = "0.0.0.0"

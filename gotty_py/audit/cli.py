@@ -22,7 +22,9 @@ import typer
 
 from ..config import ConfigError, load_options
 from .castformat import convert_to_v3
+from .checkpoints import split_notes
 from .events import event_log_location
+from .naming import FILE_MODE
 from .reader import (
     Cast,
     CastError,
@@ -34,7 +36,12 @@ from .reader import (
     sessions,
     verify_chain,
 )
+from .retention import RetentionError, parse_duration
+from .rolled import ROLLED_EVENT, chain_files
+from .sealcheck import Finding, number_lines
+from .sealcheck import check as check_seals
 from .search import search_events
+from .signing import KeyFileError, Signer, Verifier, load_verifier
 
 app = typer.Typer(
     add_completion=False,
@@ -82,8 +89,9 @@ def event_log_path() -> Path:
 
 def _records() -> list[SessionRecord]:
     path = event_log_path()
-    try:
-        return list(sessions(read_event_log(path)))
+    try:  # the rolled files first (rolled.py), oldest first
+        return list(sessions([line for file in chain_files(path) or [path]
+                              for line in read_event_log(file)]))
     except FileNotFoundError:
         raise _fail(f"{path}: no such file") from None
     except (OSError, CastError) as exc:
@@ -333,27 +341,39 @@ def _verify_one(record: SessionRecord) -> tuple[str, str]:
     return "OK", str(path)
 
 
+# Options that may repeat (module-level: a list default must not be built per call).
+_PUBLIC_KEYS = typer.Option(
+    None, "--public-key", "-k", metavar="FILE",
+    help="Check the signed checkpoints with this public key (gotty-py-audit keygen); may be "
+         "given more than once (key rotation).")
+_COPIES = typer.Option(
+    None, "--checkpoints", metavar="FILE",
+    help="A copy of the checkpoints (--audit-checkpoint-copy): the log must cover each.")
+
+
 @app.command()
 def verify(session_id: str | None = typer.Argument(
-        None, help="Check only this session (default: every session).")) -> None:
-    """Check the event log's hash chain, and each recording's size and SHA-256 against its
-    end line.
+        None, help="Check only this session (default: every session)."),
+           public_key: list[str] | None = _PUBLIC_KEYS,
+           copies: list[str] | None = _COPIES,
+           max_age: str | None = typer.Option(
+        None, "--max-age", metavar="AGE",
+        help="The newest checkpoint must be younger than this (e.g. 10m): for a server that "
+             "should be running.")) -> None:
+    """Check the event log's hash chain (across its rolled files), its signed checkpoints
+    (with --public-key), and each recording's size and SHA-256 against its end line.
 
-    Exits 1 if the chain is broken, any recording was modified or is missing, or any
-    cleanup failed or never ran.
+    Exits 1 if the chain is broken, a checkpoint check fails, any recording was modified
+    or is missing, or any cleanup failed or never ran.
     """
     records = [find_session(session_id)] if session_id else _records()
-    bad = 0
     path = event_log_path()
-    chain = verify_chain(path)
-    for number in chain.damaged:
-        typer.echo(f"{'DAMAGED':<12} {path}:{number}  not JSON (a line cut short by a crash)")
-    for number in chain.broken:
-        typer.echo(f"{'CHAIN-BROKEN':<12} {path}:{number}  prev_sha256 does not match the line "
-                   "before it: a line was changed, inserted or deleted")
-    bad += len(chain.broken)
-    if chain.intact:
-        typer.echo(f"{'CHAIN-OK':<12} {path}  {chain.lines} line(s)")
+    files = chain_files(path) or [path]
+    bad = _verify_chains(files)
+    if public_key:
+        bad += _verify_seals(files, public_key, copies or [], max_age)
+    elif copies or max_age:
+        raise _fail("--checkpoints and --max-age need --public-key")
     for record in records:
         status, explanation = _verify_one(record)
         if status in ("MODIFIED", "MISSING"):
@@ -367,6 +387,93 @@ def verify(session_id: str | None = typer.Argument(
         typer.echo(f"{bad} problem(s): recordings modified or missing, cleanups failed or "
                    "never run, or the event log's chain broken", err=True)
         raise typer.Exit(1)
+
+
+def _verify_chains(files: list[Path]) -> int:
+    """The hash chain of each file, each going on from the file before; the problems."""
+    bad = 0
+    previous: bytes | None = None
+    try:
+        logs = [read_event_log(path) for path in files]
+    except OSError as exc:
+        raise _fail(f"cannot read the event log: {exc.strerror or exc}") from None
+    # The rolled files retention removed, as its own lines say.
+    removed = {os.path.basename(str(entry.get("path"))) for records in logs for r in records
+               if r.get("event") == "retention" for entry in r.get("removed") or []
+               if isinstance(entry, dict) and entry.get("kind") == "event-log"}
+    for index, path in enumerate(files):
+        first = logs[index][0] if logs[index] else {}
+        # The oldest file left may go on from one retention removed: its first line names
+        # it, and a retention line must say it was removed.
+        continues = index == 0 and first.get("event") == ROLLED_EVENT
+        retained = continues and first.get("previous") in removed
+        if continues and not retained:
+            bad += 1
+            typer.echo(f"{'ROLL-MISSING':<12} {path}:1  goes on from {first.get('previous')}, "
+                       "which is gone and which no retention line says was removed")
+        chain = verify_chain(path, previous, trust_first=continues)
+        previous = chain.last
+        for number in chain.damaged:
+            typer.echo(f"{'DAMAGED':<12} {path}:{number}  not JSON (a line cut short by a "
+                       "crash)")
+        for number in chain.broken:
+            typer.echo(f"{'CHAIN-BROKEN':<12} {path}:{number}  prev_sha256 does not match the "
+                       "line before it: a line was changed, inserted or deleted"
+                       + (" (or a rolled file is missing)" if number == 1 and index else ""))
+        bad += len(chain.broken)
+        if chain.intact:
+            typer.echo(f"{'CHAIN-OK':<12} {path}  {chain.lines} line(s)"
+                       + ("; goes on from a file removed by retention" if retained else ""))
+    return bad
+
+
+def _verify_seals(files: list[Path], key_files: list[str], copy_files: list[str],
+                  max_age: str | None) -> int:
+    """The signed checkpoints (sealcheck.py), one line per finding; the problems."""
+    try:
+        verifiers = tuple(load_verifier(name) for name in key_files)
+        age = parse_duration(max_age) if max_age is not None else None
+    except (KeyFileError, RetentionError) as exc:
+        raise _fail(str(exc)) from None
+    lines = number_lines([(str(path), path.read_bytes().split(b"\n")[:-1]) for path in files])
+    notes: list[tuple[str, str]] = []
+    for name in copy_files:
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _fail(f"cannot read {name}: {exc}") from None
+        notes += [(f"{name}#{n}", note) for n, note in enumerate(split_notes(text), start=1)]
+    findings: list[Finding] = check_seals(lines, verifiers, time.time(), copies=notes,
+                                          max_age=age)
+    for finding in findings:
+        typer.echo(f"{finding.seal:<12} {finding.where}  {finding.message}")
+    return sum(1 for finding in findings if finding.seal.bad)
+
+
+@app.command()
+def keygen(out: str = typer.Option(..., "--out", "-o", metavar="FILE",
+                                   help="The signing key file to write (0600; never "
+                                        "overwritten)."),
+           public: str | None = typer.Option(None, "--public", metavar="FILE",
+                                             help="The public key file (default: OUT.pub)."),
+           name: str = typer.Option("gotty-py-audit", "--name",
+                                    help="The key's name, in every signature line.")) -> None:
+    """Make an Ed25519 key pair for signed checkpoints (--audit-checkpoint-key)."""
+    try:
+        signer = Signer.generate(name)
+    except KeyFileError as exc:
+        raise _fail(str(exc)) from None
+    public_path = public or out + ".pub"
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except OSError as exc:
+        raise _fail(f"{out}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(signer.text() + "\n")
+    verifier: Verifier = signer.verifier
+    Path(public_path).write_text(verifier.text() + "\n")
+    typer.echo(f"Signing key {out} (keep it secret), public key {public_path}: "
+               f"{verifier.text()}")
 
 
 def _cleanup_problem(record: SessionRecord) -> tuple[str, str] | None:

@@ -36,7 +36,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import expand_home
+from .checkpoints import Checkpointer, CheckpointKind, checkpoint_record, scan_log
 from .naming import FILE_MODE, make_directory
+from .rolled import rolled_name, rolled_record
 from .writer import BackgroundWriter
 
 log = logging.getLogger("gotty_py.audit")
@@ -63,16 +65,21 @@ def utc_iso(timestamp: float) -> str:
 class EventLog:
     """A JSON-lines file shared by every session of one server."""
 
-    def __init__(self, path: str, writer: BackgroundWriter) -> None:
+    def __init__(self, path: str, writer: BackgroundWriter,
+                 checkpoints: Checkpointer | None = None) -> None:
         self.path = path
         self._writer = writer
+        # With a signing key: signed checkpoints as lines of the log (checkpoints.py).
+        self._checkpoints = checkpoints
         self._fd: int | None = None
         self.healthy = True  # read from the loop; written by the thread (a plain bool)
         self.last_error: str | None = None
         self._prev: str | None = None  # SHA-256 of the last line in the file (thread only)
         # (st_dev, st_ino) of the open file; replaced whole, so any thread may read it.
         self._identity: tuple[int, int] | None = None
-        self._lost_notice: dict[str, Any] | None = None  # the line the next file starts with
+        # The line the next file starts with, going on with this server's chain (after a
+        # loss, or a roll).
+        self._first_line: dict[str, Any] | None = None
 
     def submit(self, record: Mapping[str, Any], *, sync: bool = False) -> None:
         """Queue one line (from the loop)."""
@@ -91,11 +98,17 @@ class EventLog:
             stat = os.fstat(self._fd)
             self._identity = (stat.st_dev, stat.st_ino)
             tail = _continue_chain(self._fd)
-            if self._lost_notice is None:
+            if self._checkpoints is not None:
+                self._checkpoints.resume(scan_log(self._fd))
+            if self._first_line is None:
                 self._prev = tail
-            else:  # after a loss the chain goes on from this server's own last line
-                self._write_line(self._lost_notice)
-                self._lost_notice = None
+            else:  # after a loss or a roll the chain goes on from this server's last line
+                self._write_line(self._first_line)
+                self._first_line = None
+                if self._checkpoints is not None:  # a rolled file's first line numbers it
+                    self._checkpoints.resume(scan_log(self._fd))
+            if self._checkpoints is not None and not self._checkpoints.started:
+                self._write_checkpoint(CheckpointKind.START)  # this run's epoch begins
         except OSError as exc:
             self.close()
             self._failed(f"cannot open the audit event log {self.path}: {exc.strerror or exc}")
@@ -139,7 +152,7 @@ class EventLog:
         """The open file is not the log any more: never write to it again (thread only)."""
         assert self._identity is not None
         message = f"the audit event log {self.path} {problem} while in use"
-        self._lost_notice = {"event": "event-log-lost", "time": utc_iso(time.time()),
+        self._first_line = {"event": "event-log-lost", "time": utc_iso(time.time()),
                              "path": self.path, "problem": problem,
                              "lost_device": self._identity[0], "lost_inode": self._identity[1]}
         self.close()
@@ -157,7 +170,8 @@ class EventLog:
                       json.dumps(record, ensure_ascii=True))
             return
         try:
-            self._write_line(record)
+            if self._write_line(record):
+                self._write_checkpoint(CheckpointKind.PERIODIC)
             if sync:
                 os.fsync(self._fd)
         except OSError as exc:
@@ -166,8 +180,9 @@ class EventLog:
             log.error("Audit event line lost: %s", json.dumps(record, ensure_ascii=True))
             self.close()
 
-    def _write_line(self, record: Mapping[str, Any]) -> bytes:
-        """One line, chained to the last; raises OSError (thread only)."""
+    def _write_line(self, record: Mapping[str, Any]) -> bool:
+        """One line, chained to the last; raises OSError (thread only). True when a
+        checkpoint is due after it."""
         assert self._fd is not None
         line = {**record, "prev_sha256": self._prev}
         data = (json.dumps(line, ensure_ascii=True) + "\n").encode("ascii")
@@ -175,7 +190,71 @@ class EventLog:
         while view:
             view = view[os.write(self._fd, view):]
         self._prev = hashlib.sha256(data).hexdigest()
-        return data
+        return self._checkpoints is not None and self._checkpoints.counted()
+
+    def _write_checkpoint(self, kind: CheckpointKind) -> None:
+        """A signed checkpoint of every line so far, as the next line; then published
+        (the copy, the command). Raises OSError (thread only)."""
+        assert self._checkpoints is not None
+        note, checkpoint = self._checkpoints.make(kind, self._prev)
+        self._write_line(checkpoint_record(note, checkpoint))
+        self._checkpoints.publish(note, checkpoint)
+
+    def checkpoint(self, kind: CheckpointKind = CheckpointKind.PERIODIC,
+                   when_due: bool = True) -> None:
+        """A checkpoint now (the timer's, when one is due; the final one at shutdown,
+        fsynced). In the writer thread; a failure is logged like a lost line."""
+        checkpoints = self._checkpoints
+        if checkpoints is None or (when_due and not checkpoints.due()):
+            return
+        self.check()
+        self.open()
+        if self._fd is None:
+            log.error("Audit checkpoint lost (%s)", self.last_error)
+            return
+        try:
+            self._write_checkpoint(kind)
+            if kind is CheckpointKind.FINAL:
+                os.fsync(self._fd)
+        except OSError as exc:
+            self._failed(f"writing a checkpoint to the audit event log {self.path} failed: "
+                         f"{exc.strerror or exc}")
+            self.close()
+
+    def roll(self) -> str | None:
+        """Roll the log (retention.py decides when): its last line a checkpoint, then it is
+        renamed to `rolled_name`, and the new file at the path starts with a `log-rolled`
+        line chained to the old file's last line, then a checkpoint. In the writer thread;
+        returns the rolled file's path, None when it could not be rolled (logged)."""
+        self.check()
+        self.open()
+        if self._fd is None:
+            return None
+        now = self._checkpoints.clock() if self._checkpoints is not None else time.time()
+        target = rolled_name(self.path, now)
+        try:
+            if self._checkpoints is not None:
+                self._write_checkpoint(CheckpointKind.ROLL)
+            os.fsync(self._fd)
+            lines = scan_log(self._fd).lines
+            self.close()
+            os.rename(self.path, target)
+        except OSError as exc:
+            self.close()
+            log.error("Audit: rolling the event log %s failed: %s", self.path,
+                      exc.strerror or exc)
+            return None
+        self._first_line = rolled_record(target, lines, utc_iso(now))
+        self.open()
+        if self._fd is not None and self._checkpoints is not None:
+            try:
+                self._write_checkpoint(CheckpointKind.ROLL)
+            except OSError as exc:
+                self._failed(f"writing a checkpoint to the audit event log {self.path} "
+                             f"failed: {exc.strerror or exc}")
+                self.close()
+        log.info("Audit: event log rolled: %s (%d lines) is now %s", self.path, lines, target)
+        return target
 
     def close(self) -> None:
         self._identity = None

@@ -125,22 +125,25 @@ class ChainReport:
     lines: int = 0
     broken: list[int] = field(default_factory=list)  # lines whose prev_sha256 does not match
     damaged: list[int] = field(default_factory=list)  # lines that are not JSON (crash)
+    last: bytes | None = None  # the last complete line: where the next rolled file goes on
 
     @property
     def intact(self) -> bool:
         return not self.broken
 
 
-def verify_chain(path: str | Path) -> ChainReport:
+def verify_chain(path: str | Path, previous: bytes | None = None,
+                 trust_first: bool = False) -> ChainReport:
     """Check every line's `prev_sha256` against the line before it.
 
     A changed, inserted or deleted line breaks the chain at the line after it. Lines
     without the field (written before the chain existed) are not checked. Deleting lines at
-    the end cannot be seen from the file alone.
+    the end cannot be seen from the file alone (signed checkpoints can: `sealcheck`).
+    A rolled log's next file goes on from `previous`, the last line of the file before;
+    `trust_first` takes the first line's link as given (its file was removed).
     """
     lines, _ = _complete_lines(Path(path).read_bytes())
-    report = ChainReport(lines=len(lines))
-    previous: bytes | None = None
+    report = ChainReport(lines=len(lines), last=lines[-1] if lines else previous)
     for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
@@ -150,7 +153,7 @@ def verify_chain(path: str | Path) -> ChainReport:
         if isinstance(record, dict) and "prev_sha256" in record:
             expected = hashlib.sha256(previous + b"\n").hexdigest() if previous is not None \
                 else None
-            if record["prev_sha256"] != expected:
+            if record["prev_sha256"] != expected and not (trust_first and number == 1):
                 report.broken.append(number)
         previous = line
     return report

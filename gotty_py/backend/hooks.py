@@ -20,6 +20,7 @@ from typing import Any
 from .reaper import get_reaper
 
 OUTPUT_KEPT = 4096  # bytes of the hook's output kept for the log
+PIPE_STDIN_MAX = 4096  # POSIX's smallest PIPE_BUF: an empty pipe always takes this much
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,17 @@ class HookResult:
 
 
 async def run_hook(argv: Sequence[str], env: Mapping[str, str], timeout: float,
-                   interrupt: asyncio.Event | None = None) -> HookResult:
+                   interrupt: asyncio.Event | None = None, stdin: bytes = b"") -> HookResult:
     """Run the hook until it exits, `timeout` passes or `interrupt` is set (then its group is
-    killed); never raises for the hook's own failures."""
+    killed); never raises for the hook's own failures. `stdin` (at most PIPE_STDIN_MAX
+    bytes: it fits the empty pipe's buffer, so writing it cannot block) is its input."""
+    assert len(stdin) <= PIPE_STDIN_MAX
     started = time.monotonic()
     try:
         process = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=dict(env), start_new_session=True)
+            list(argv), stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(env),
+            start_new_session=True)
     except OSError as exc:
         # Name the file exec was asked for, as an absolute path: a relative one would say
         # nothing about where the server looked.
@@ -63,6 +67,11 @@ async def run_hook(argv: Sequence[str], env: Mapping[str, str], timeout: float,
         return HookResult(list(argv), None, False, 0.0, "",
                           f"{program}: {exc.strerror or exc}")
     exit_future = get_reaper().watch(process.pid)
+    if process.stdin is not None:
+        with contextlib.suppress(OSError):  # a hook that exited at once does not read it
+            os.set_blocking(process.stdin.fileno(), False)
+            os.write(process.stdin.fileno(), stdin)
+        process.stdin.close()
     assert process.stdout is not None
     output = _OutputCollector(process.stdout.fileno())
     waits: list[asyncio.Future[Any]] = [exit_future]

@@ -23,6 +23,7 @@ from ..audit.castformat import CastFormat, build_header
 from ..audit.events import EventLog, event_log_location, utc_iso
 from ..audit.hidden_input import HIDDEN_MARKER, HiddenInput, Verdict
 from ..audit.naming import NameTemplate, TemplateError, make_directory
+from ..audit.retention import RetentionError, RetentionPolicy
 from ..audit.writer import BackgroundWriter
 from ..backend.hooks import HookResult
 from ..config import expand_home
@@ -31,6 +32,8 @@ from ..options import Options
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Refused, Session, SessionObserver
 from ..webtty.state import Disconnect, EndCause, SessionEnd, State
+from .audit_checkpoints import CheckpointConfigError, Checkpointing
+from .audit_retention import RetentionService
 
 log = logging.getLogger("gotty_py.audit")
 
@@ -96,7 +99,8 @@ class AuditService:
     """Everything audit for one server (a plugin): recordings, event log, the writer
     thread."""
 
-    def __init__(self, options: Options, command: list[str], hostname: str) -> None:
+    def __init__(self, options: Options, command: list[str], hostname: str,
+                 environ: Mapping[str, str] | None = None) -> None:
         self.options = options
         self.command = list(command)
         self.hostname = hostname
@@ -112,17 +116,53 @@ class AuditService:
         self.format = CastFormat(options.audit_format)  # checked with the options
         self.cleanup_expected = bool(options.cleanup_command)
         self.writer = BackgroundWriter()
-        self.event_log = EventLog(event_log_path, self.writer) if event_log_path else None
+        try:
+            self.checkpointing = Checkpointing.from_options(options, event_log_path,
+                                                            environ or {}, self.writer)
+        except CheckpointConfigError as exc:
+            raise AuditConfigError(str(exc)) from None
+        self.event_log = (EventLog(event_log_path, self.writer,
+                                   self.checkpointing.checkpointer if self.checkpointing
+                                   else None)
+                          if event_log_path else None)
+        # Recordings of sessions not yet ended (their end line not yet written): retention
+        # never removes them. Loop thread only.
+        self.live_recordings: set[str] = set()
+        self.retention = self._retention(options)
+
+    def _retention(self, options: Options) -> RetentionService | None:
+        if not options.audit_retention:
+            return None
+        try:
+            policy = RetentionPolicy.parse(options.audit_retention)
+        except RetentionError as exc:
+            raise AuditConfigError(f"invalid audit_retention (--audit-retention): {exc}"
+                                   ) from None
+        if self.event_log is None:
+            raise AuditConfigError("audit_retention (--audit-retention) needs audit_dir or "
+                                   "audit_event_log")
+        copy = self.checkpointing.copy if self.checkpointing is not None else None
+        keep = {self.event_log.path, *([copy.path] if copy is not None else [])}
+        return RetentionService(policy, options.audit_retention, self.directory,
+                                self.event_log, self.writer,
+                                lambda: self.live_recordings | keep)
 
     @staticmethod
     def wanted(options: Options) -> bool:
-        return bool(options.audit_dir or options.audit_event_log)
+        """Any audit option set (one that needs another is refused in `__init__`)."""
+        return bool(options.audit_dir or options.audit_event_log
+                    or options.audit_checkpoint_key or options.audit_checkpoint_copy
+                    or options.audit_checkpoint_command or options.audit_retention)
 
     def start(self) -> None:
         """Start the writer thread and say where the audit trail goes (at server start)."""
         self.writer.start()
         if self.event_log is not None:
             self.writer.submit(self.event_log.open)
+        if self.checkpointing is not None and self.event_log is not None:
+            self.checkpointing.start(self.event_log)
+        if self.retention is not None:
+            self.retention.start()
         if self.directory is not None:
             try:
                 make_directory(self.directory)
@@ -137,13 +177,21 @@ class AuditService:
                      else "not recorded",
                      "required" if self.required else "optional")
         if self.event_log is not None:
-            log.info("Audit event log: %s", self.event_log.path)
+            log.info("Audit event log: %s%s", self.event_log.path,
+                     f" ({self.checkpointing.describe()})" if self.checkpointing else "")
 
     async def aclose(self) -> None:
-        """Write everything queued, close the event log and stop the thread (at shutdown)."""
+        """Write everything queued, the final checkpoint last, close the event log and
+        stop the thread (at shutdown); then ship the final checkpoint."""
+        if self.retention is not None:
+            await self.retention.aclose()
         if self.event_log is not None:
+            if self.checkpointing is not None:
+                self.checkpointing.stop(self.event_log)
             self.writer.submit(self.event_log.close)
         await self.writer.aclose()
+        if self.checkpointing is not None:
+            await self.checkpointing.shipped()
 
     def interrupt(self) -> None:
         """Nothing to cut short: every line queued is written, however late."""
@@ -227,6 +275,7 @@ class AuditObserver(SessionObserver):
                 self.recorder = await SessionRecorder.create(
                     service.writer, service.directory, components, session.id,
                     on_error=self._recording_failed, fmt=service.format)
+                service.live_recordings.add(self.recorder.path)
             except (OSError, ValueError) as exc:
                 self.recording_error = f"recording unavailable: {_reason(exc)}"
                 log.error("Audit: cannot open a recording in %s for session %s from %s: %s%s",
@@ -366,6 +415,8 @@ class AuditObserver(SessionObserver):
                 fields["recording_error"] = known_error or (
                     f"recording failed: {summary.error}" if summary.error else None)
                 event_log.append({**record, **fields}, sync=True)
+            # Complete and logged: from now on retention may remove it.
+            self.service.writer.to_loop(self.service.live_recordings.discard, recorder.path)
 
         recorder.close(f"disconnect: {end.cause}: {end.detail}", then=write_end_line,
                        exit_status=end.exit_status)

@@ -84,7 +84,7 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
     audit: AuditService | None = None
     if AuditService.wanted(options):
         try:
-            audit = AuditService(options, list(command), hostname)
+            audit = AuditService(options, list(command), hostname, environ)
         except AuditConfigError as exc:
             raise StartupError(ExitCode.CONFIG, str(exc)) from None
     # Metrics only exist to be scraped from the operations listener.
