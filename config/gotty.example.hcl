@@ -204,6 +204,9 @@
 // Seconds an API server request (pod, access review, opening the exec) may take.
 // k8s_request_timeout = 10
 
+// Seconds the cleanup in the pod (a second exec that ends what the session left there) may take; part of ending a session, so less than --drain-timeout.
+// k8s_cleanup_timeout = 15
+
 // Directory for session recordings (asciicast v2, one file per session); empty: no recordings. See docs/audit.md.
 // audit_dir = ""
 

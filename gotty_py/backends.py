@@ -88,7 +88,7 @@ def kubernetes_backend(options: Options, environ: Mapping[str, str],
         policy=policy, impersonate=options.k8s_impersonate,
         groups_claim=options.k8s_groups_claim.strip(),
         request_timeout=float(options.k8s_request_timeout),
-        cleanup_timeout=float(options.cleanup_timeout or 30)))
+        cleanup_timeout=float(options.k8s_cleanup_timeout)))
     log.info("Backend: %s; namespaces %s%s", backend.name, ", ".join(sorted(namespaces)),
              f", pods matching {options.k8s_pod_selector}" if selector else "")
     if not options.k8s_impersonate:

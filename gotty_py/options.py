@@ -320,6 +320,11 @@ class Options:
                                       "opening the exec) may take", flag="k8s-request-timeout",
                                       origin="gotty-py", section=Section.KUBERNETES, minimum=1,
                                       maximum=300)
+    k8s_cleanup_timeout: int = option(15, "Seconds the cleanup in the pod (a second exec that "
+                                      "ends what the session left there) may take; part of "
+                                      "ending a session, so less than --drain-timeout",
+                                      flag="k8s-cleanup-timeout", origin="gotty-py",
+                                      section=Section.KUBERNETES, minimum=1, maximum=300)
     audit_dir: str = option("", "Directory for session recordings (asciicast v2, one file per "
                             "session); empty: no recordings. See docs/audit.md",
                             flag="audit-dir", origin="gotty-py", path="file", section=Section.AUDIT)

@@ -59,7 +59,7 @@ class KubernetesOptions:
     impersonate: bool = True
     groups_claim: str = "groups"
     request_timeout: float = 10.0
-    cleanup_timeout: float = 30.0
+    cleanup_timeout: float = 15.0
 
 
 class KubernetesBackend:
@@ -78,7 +78,8 @@ class KubernetesBackend:
 
     @property
     def close_time(self) -> float:
-        return STREAM_CLOSE_WAIT + self.options.cleanup_timeout + self.options.request_timeout
+        return STREAM_CLOSE_WAIT + self.options.cleanup_timeout  # the cleanup's deadline
+        # covers its own requests
 
     def check_command(self, command: Sequence[str]) -> None:
         """The command runs in a container: nothing on this machine to check."""
@@ -156,6 +157,10 @@ class KubernetesBackend:
             return HookResult(argv, None, True, time.monotonic() - started,
                               output.decode("utf-8", "replace"))
         except ApiError as exc:
+            if exc.code == 404:  # the pod is gone, and with it every process of the session
+                return HookResult(argv, 0, False, time.monotonic() - started,
+                                  f"pod {target.namespace}/{target.pod} is gone: nothing of "
+                                  "the session is left in it")
             return HookResult(argv, None, False, time.monotonic() - started, "",
                               error=exc.message)
         text = output.decode("utf-8", "replace")
