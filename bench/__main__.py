@@ -408,6 +408,8 @@ def main() -> None:
         audit_loop_cost()
         audit_stall("paced")
         audit_stall("flood")
+        from bench import kubernetes_native
+        kubernetes_native.run(quick=False)
 
 
 if __name__ == "__main__":
