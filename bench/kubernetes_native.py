@@ -100,10 +100,10 @@ def run(quick: bool) -> None:
               f"p99 {samples[int(len(samples) * 0.99)]:6.0f} µs; output "
               f"{statistics.median(rate[name]):6.1f} MB/s ({len(samples)} keystrokes, "
               f"{mib} MiB x {repeats})")
-    print(f"kubernetes exec, native / kubectl: echo "
-          f"{statistics.median(echo['native']) / statistics.median(echo['kubectl']):.2f}x "
-          f"the latency, {statistics.median(rate['native']) / statistics.median(rate['kubectl']):.2f}x "
-          f"the throughput")
+    latency = statistics.median(echo["native"]) / statistics.median(echo["kubectl"])
+    output = statistics.median(rate["native"]) / statistics.median(rate["kubectl"])
+    print(f"kubernetes exec, native / kubectl: echo {latency:.2f}x the latency, "
+          f"{output:.2f}x the throughput")
 
 
 if __name__ == "__main__":
