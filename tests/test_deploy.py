@@ -724,6 +724,9 @@ def test_the_native_configuration_works_unmodified(rendered: dict[str, Rendered]
             verify = subprocess.run([str(BIN / "gotty-py-audit"), "--event-log", str(events),
                                      "verify"], capture_output=True, text=True, timeout=60)
             assert verify.returncode == 0, verify.stdout + verify.stderr
+            samples = scrape(server)
+            assert value(samples, "gotty_py_sessions_total", outcome="network-lost") == 1
+            assert value(samples, "gotty_py_cleanups_total", result="ok") == 1
         finally:
             if portal_process is not None:
                 portal_process.terminate()
