@@ -486,6 +486,20 @@ def start_portal(keys: Path, console_url: str, style: str = "kube-exec"
     return process, match.group(1)
 
 
+def cleanup_event(events: Path) -> dict[str, Any] | None:
+    """The first cleanup line of the event log, once there is one."""
+    lines = [json.loads(ln) for ln in events.read_text().splitlines()] \
+        if events.exists() else []
+    return next((ln for ln in lines if ln.get("event") == "cleanup"), None)
+
+
+def assert_audit_verifies(events: Path) -> None:
+    """`gotty-py-audit verify`: every recording intact, every cleanup logged and ok."""
+    verify = subprocess.run([str(BIN / "gotty-py-audit"), "--event-log", str(events),
+                             "verify"], capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
 def console_url(server: GottyProcess) -> str:
     """The web URL from the start-up log, in the text or the JSON log format."""
     pattern = re.compile(r"HTTP server is listening at: (http[^\s\"]+)")
@@ -556,12 +570,8 @@ def test_the_shipped_configuration_works_unmodified(
         assert audit.name == POD_NAME  # this pod's own subdirectory of the volume
         events = audit / "sessions.jsonl"
 
-        def cleanup_event() -> dict[str, Any] | None:
-            lines = [json.loads(ln) for ln in events.read_text().splitlines()] \
-                if events.exists() else []
-            return next((ln for ln in lines if ln.get("event") == "cleanup"), None)
-
-        cleanup = wait_for(cleanup_event, 20, message="the cleanup outcome in the event log")
+        cleanup = wait_for(lambda: cleanup_event(events), 20,
+                           message="the cleanup outcome in the event log")
         assert cleanup["ok"] is True, cleanup
         assert not records[0].exists()  # the cleanup removed it after its last check
         assert cleanup["argv"][0] == str(pod.mapping[IMAGE_PREFIX] / "kubernetes/kube-cleanup.sh")
@@ -570,9 +580,7 @@ def test_the_shipped_configuration_works_unmodified(
         assert len(recordings) == 1 and recordings[0].parent.name == "alice", recordings
         assert recordings[0].name.startswith("team-a-web-0-")
         assert b"JOB=" in recordings[0].read_bytes()
-        verify = subprocess.run([str(BIN / "gotty-py-audit"), "--event-log", str(events),
-                                 "verify"], capture_output=True, text=True, timeout=60)
-        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert_audit_verifies(events)
         assert not [p for p in sim.processes() if p.alive and "gotty-session" in p.command]
         # What Prometheus scrapes from the ops port says the same.
         samples = scrape(server)
@@ -713,17 +721,10 @@ def test_the_native_configuration_works_unmodified(rendered: dict[str, Rendered]
             client.abort()
             wait_for(lambda: all_gone(processes), 40, message="the pod's shell and its job")
             events = pod.mapping["/var/lib/gotty/audit"] / "sessions.jsonl"
-
-            def cleanup_event() -> dict[str, Any] | None:
-                lines = [json.loads(ln) for ln in events.read_text().splitlines()] \
-                    if events.exists() else []
-                return next((ln for ln in lines if ln.get("event") == "cleanup"), None)
-
-            cleanup = wait_for(cleanup_event, 20, message="the cleanup in the event log")
+            cleanup = wait_for(lambda: cleanup_event(events), 20,
+                               message="the cleanup in the event log")
             assert cleanup["ok"] is True, cleanup
-            verify = subprocess.run([str(BIN / "gotty-py-audit"), "--event-log", str(events),
-                                     "verify"], capture_output=True, text=True, timeout=60)
-            assert verify.returncode == 0, verify.stdout + verify.stderr
+            assert_audit_verifies(events)
             samples = scrape(server)
             assert value(samples, "gotty_py_sessions_total", outcome="network-lost") == 1
             assert value(samples, "gotty_py_cleanups_total", result="ok") == 1
