@@ -410,6 +410,8 @@ def main() -> None:
         audit_stall("paced")
         audit_stall("flood")
         audit_checkpoints.run(quick=False)
+        from bench import kubernetes_native
+        kubernetes_native.run(quick=False)
 
 
 if __name__ == "__main__":

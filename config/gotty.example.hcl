@@ -171,6 +171,42 @@
 // Seconds the cleanup command may run before it is killed.
 // cleanup_timeout = 30
 
+// What runs each session's command: local (a PTY on this machine) or kubernetes (pods/exec through the API server into the pod the launch token names).
+// backend = "local"
+
+// kubeconfig of the cluster for --backend kubernetes (default: $KUBECONFIG, then ~/.kube/config); exec plugins, client certificates and tokens work as with kubectl.
+// k8s_kubeconfig = ""
+
+// kubeconfig context (default: its current-context).
+// k8s_context = ""
+
+// Use the pod's own service account (KUBERNETES_SERVICE_HOST/PORT, its CA, its projected token, re-read when it rotates) instead of a kubeconfig.
+// k8s_in_cluster = false
+
+// Where --k8s-in-cluster finds token and ca.crt.
+// k8s_service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+// Comma-separated namespaces a launch token may name (required with --backend kubernetes).
+// k8s_namespaces = ""
+
+// Label selector the target pod must match, e.g. app=web,console (equality-based; empty: any pod of the namespaces).
+// k8s_pod_selector = ""
+
+// Comma-separated command lines a token's k8s.command may ask for besides the server's command, e.g. "bash, sh, python3 -i" (words split as by a shell, no shell runs).
+// k8s_commands = ""
+
+// Exec as the token's user (Impersonate-User from sub, Impersonate-Group from the groups claim, the session id as a user extra) after a SubjectAccessReview; false: as the console's own account.
+// k8s_impersonate = true
+
+// Launch-token claim holding the user's groups (a list of strings) for impersonation.
+// k8s_groups_claim = "groups"
+
+// Seconds an API server request (pod, access review, opening the exec) may take.
+// k8s_request_timeout = 10
+
+// Seconds the cleanup in the pod (a second exec that ends what the session left there) may take; part of ending a session, so less than --drain-timeout.
+// k8s_cleanup_timeout = 15
+
 // Directory for session recordings (asciicast, one file per session; see --audit-format); empty: no recordings. See docs/audit.md.
 // audit_dir = ""
 

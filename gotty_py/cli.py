@@ -19,6 +19,7 @@ from typing import Any
 import typer
 
 from . import __version__
+from .backend.base import BackendConfigError
 from .backend.instance import Instance
 from .backends import backend_from_options, crash_guard_from_options
 from .config import ConfigError, load_options
@@ -153,8 +154,12 @@ async def _serve(options: Options, command: list[str], origins: Origins) -> int:
     instance = Instance.current()
     # First: socket activation takes LISTEN_* out of the environment the backend copies.
     listener = listener_from_options(options, os.environ)
-    server = GottyServer(options, command, backend_from_options(options, os.environ, instance),
-                         listener=listener, origins=origins)
+    try:
+        backend = backend_from_options(options, os.environ, instance, command=tuple(command),
+                                       origins=origins)
+    except BackendConfigError as exc:
+        raise StartupError(ExitCode.CONFIG, str(exc)) from None
+    server = GottyServer(options, command, backend, listener=listener, origins=origins)
     try:
         watchdog = crash_guard_from_options(options, instance, os.environ)
     except OSError as exc:

@@ -35,6 +35,7 @@ class Section(Enum):
     CLEANUP = "Session end and cleanup"
     OPERATIONS = "Operations"
     TERMINAL = "Terminal"
+    KUBERNETES = "Kubernetes"
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,57 @@ class Options:
     cleanup_timeout: int = option(30, "Seconds the cleanup command may run before it is killed",
                                   flag="cleanup-timeout", origin="gotty-py",
                                   section=Section.CLEANUP, minimum=0)
+    # The kubernetes backend (docs/kubernetes.md); read only in backends.py.
+    backend: str = option("local", "What runs each session's command: local (a PTY on this "
+                          "machine) or kubernetes (pods/exec through the API server into "
+                          "the pod the launch token names)", flag="backend", origin="gotty-py",
+                          section=Section.KUBERNETES)
+    k8s_kubeconfig: str = option("", "kubeconfig of the cluster for --backend kubernetes "
+                                 "(default: $KUBECONFIG, then ~/.kube/config); exec plugins, "
+                                 "client certificates and tokens work as with kubectl",
+                                 flag="k8s-kubeconfig", origin="gotty-py", path="file",
+                                 section=Section.KUBERNETES)
+    k8s_context: str = option("", "kubeconfig context (default: its current-context)",
+                              flag="k8s-context", origin="gotty-py", section=Section.KUBERNETES)
+    k8s_in_cluster: bool = option(False, "Use the pod's own service account "
+                                  "(KUBERNETES_SERVICE_HOST/PORT, its CA, its projected token, "
+                                  "re-read when it rotates) instead of a kubeconfig",
+                                  flag="k8s-in-cluster", origin="gotty-py",
+                                  section=Section.KUBERNETES)
+    k8s_service_account_dir: str = option("/var/run/secrets/kubernetes.io/serviceaccount",
+                                          "Where --k8s-in-cluster finds token and ca.crt",
+                                          flag="k8s-service-account-dir", origin="gotty-py",
+                                          path="file", section=Section.KUBERNETES)
+    k8s_namespaces: str = option("", "Comma-separated namespaces a launch token may name "
+                                 "(required with --backend kubernetes)", flag="k8s-namespaces",
+                                 origin="gotty-py", section=Section.KUBERNETES)
+    k8s_pod_selector: str = option("", "Label selector the target pod must match, e.g. "
+                                   "app=web,console (equality-based; empty: any pod of the "
+                                   "namespaces)", flag="k8s-pod-selector", origin="gotty-py",
+                                   section=Section.KUBERNETES)
+    k8s_commands: str = option("", "Comma-separated command lines a token's k8s.command may "
+                               "ask for besides the server's command, e.g. \"bash, sh, "
+                               "python3 -i\" (words split as by a shell, no shell runs)",
+                               flag="k8s-commands", origin="gotty-py",
+                               section=Section.KUBERNETES)
+    k8s_impersonate: bool = option(True, "Exec as the token's user (Impersonate-User from "
+                                   "sub, Impersonate-Group from the groups claim, the session "
+                                   "id as a user extra) after a SubjectAccessReview; false: "
+                                   "as the console's own account", flag="k8s-impersonate",
+                                   origin="gotty-py", section=Section.KUBERNETES)
+    k8s_groups_claim: str = option("groups", "Launch-token claim holding the user's groups "
+                                   "(a list of strings) for impersonation",
+                                   flag="k8s-groups-claim", origin="gotty-py",
+                                   section=Section.KUBERNETES)
+    k8s_request_timeout: int = option(10, "Seconds an API server request (pod, access review, "
+                                      "opening the exec) may take", flag="k8s-request-timeout",
+                                      origin="gotty-py", section=Section.KUBERNETES, minimum=1,
+                                      maximum=300)
+    k8s_cleanup_timeout: int = option(15, "Seconds the cleanup in the pod (a second exec that "
+                                      "ends what the session left there) may take; part of "
+                                      "ending a session, so less than --drain-timeout",
+                                      flag="k8s-cleanup-timeout", origin="gotty-py",
+                                      section=Section.KUBERNETES, minimum=1, maximum=300)
     audit_dir: str = option("", "Directory for session recordings (asciicast, one file per "
                             "session; see --audit-format); empty: no recordings. See "
                             "docs/audit.md",

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from gotty_py.options import Options
 from tests.dockerfile import DOCKERFILE, install_steps, replay, stages
 from tests.gotty import BIN, ROOT, GottyProcess, open_session, start_gotty, wait_for
 from tests.k8s import K8sSimulator, SimPod
+from tests.k8s.handlers import CONSOLE_USER, Attributes
 from tests.ops_client import readyz, scrape, value
 from tests.test_kubernetes import all_gone, start_job
 from tests.test_portal_example import PORTAL, launch
@@ -45,7 +46,10 @@ from tests.test_portal_example import PORTAL, launch
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is missing")
 
 DEPLOY = ROOT / "deploy"
+# The kubectl backend's installs (the recipe of examples/kubernetes/), then the native one.
 KUSTOMIZATIONS = [".", "overlays/replicated"]
+NATIVE = "overlays/native"
+ALL = [*KUSTOMIZATIONS, NATIVE]
 CONSOLE_NS = "gotty-console"
 KID = "console-1"
 AUDIT_KEY = "audit-checkpoint.key"
@@ -174,7 +178,7 @@ def deploy_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def rendered(deploy_copy: Path) -> dict[str, Rendered]:
     result: dict[str, Rendered] = {}
-    for name in KUSTOMIZATIONS:
+    for name in ALL:
         output = kustomize(deploy_copy / name)
         assert output.returncode == 0, output.stderr
         result[name] = Rendered(deploy_copy, [o for o in yaml.safe_load_all(output.stdout) if o])
@@ -212,7 +216,7 @@ def test_without_the_operators_key_nothing_renders(tmp_path: Path) -> None:
                                "deploy/keys/kustomization.yaml"]
 
 
-@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+@pytest.mark.parametrize("name", ALL)
 def test_every_rendered_object_is_valid_kubernetes(rendered: dict[str, Rendered],
                                                    name: str) -> None:
     objects = rendered[name].objects
@@ -248,7 +252,7 @@ def test_the_root_installs_the_objects_the_issue_lists(rendered: dict[str, Rende
 # --- the facts that matter ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+@pytest.mark.parametrize("name", ALL)
 def test_every_pod_meets_pod_security_restricted(rendered: dict[str, Rendered],
                                                  name: str) -> None:
     objects = rendered[name]
@@ -285,7 +289,7 @@ def test_every_pod_meets_pod_security_restricted(rendered: dict[str, Rendered],
     assert f"{context['runAsUser']}:{context['runAsGroup']}" == dockerfile_user
 
 
-@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+@pytest.mark.parametrize("name", ALL)
 def test_probes_ask_the_ops_listener_the_hcl_configures(rendered: dict[str, Rendered], name: str,
                                                         tmp_path: Path) -> None:
     objects = rendered[name]
@@ -346,7 +350,7 @@ def test_the_grace_period_outlasts_the_drain(rendered: dict[str, Rendered], name
     assert options.close_timeout + options.cleanup_timeout <= options.drain_timeout
 
 
-@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+@pytest.mark.parametrize("name", ALL)
 def test_no_two_replicas_share_an_event_log(rendered: dict[str, Rendered], name: str,
                                             tmp_path: Path) -> None:
     objects = rendered[name]
@@ -504,11 +508,12 @@ def simulated_cluster(tmp_path: Path) -> Iterator[tuple[K8sSimulator, Path, Path
         yield sim, sim.write_kubeconfig(tmp_path / "kubeconfig"), state
 
 
-def start_portal(keys: Path, console_url: str) -> tuple[subprocess.Popen[str], str]:
+def start_portal(keys: Path, console_url: str, style: str = "kube-exec"
+                 ) -> tuple[subprocess.Popen[str], str]:
     """The example portal as the README's "Run it in your cluster" runs it."""
     process = subprocess.Popen(
         [sys.executable, str(PORTAL), "serve", "--private-key", str(keys / "portal-es256.pem"),
-         "--kid", KID, "--args", "kube-exec", "--target", "team-a/web-0/app/sh",
+         "--kid", KID, "--args", style, "--target", "team-a/web-0/app/sh",
          "--console-url", console_url, "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
@@ -516,6 +521,20 @@ def start_portal(keys: Path, console_url: str) -> tuple[subprocess.Popen[str], s
     match = re.search(r"Portal listening at (\S+)", line)
     assert match, line
     return process, match.group(1)
+
+
+def cleanup_event(events: Path) -> dict[str, Any] | None:
+    """The first cleanup line of the event log, once there is one."""
+    lines = [json.loads(ln) for ln in events.read_text().splitlines()] \
+        if events.exists() else []
+    return next((ln for ln in lines if ln.get("event") == "cleanup"), None)
+
+
+def assert_audit_verifies(events: Path) -> None:
+    """`gotty-py-audit verify`: every recording intact, every cleanup logged and ok."""
+    verify = subprocess.run([str(BIN / "gotty-py-audit"), "--event-log", str(events),
+                             "verify"], capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def console_url(server: GottyProcess) -> str:
@@ -589,12 +608,8 @@ def test_the_shipped_configuration_works_unmodified(
         assert audit.name == POD_NAME  # this pod's own subdirectory of the volume
         events = audit / "sessions.jsonl"
 
-        def cleanup_event() -> dict[str, Any] | None:
-            lines = [json.loads(ln) for ln in events.read_text().splitlines()] \
-                if events.exists() else []
-            return next((ln for ln in lines if ln.get("event") == "cleanup"), None)
-
-        cleanup = wait_for(cleanup_event, 20, message="the cleanup outcome in the event log")
+        cleanup = wait_for(lambda: cleanup_event(events), 20,
+                           message="the cleanup outcome in the event log")
         assert cleanup["ok"] is True, cleanup
         assert not records[0].exists()  # the cleanup removed it after its last check
         assert cleanup["argv"][0] == str(pod.mapping[IMAGE_PREFIX] / "kubernetes/kube-cleanup.sh")
@@ -641,3 +656,128 @@ def test_the_workstation_config_agrees_with_the_shipped_one(rendered: dict[str, 
     assert (config_dir / local.jwt_jwks_file).resolve() == ROOT / "deploy/keys/console-jwks.json"
     assert (config_dir / local.audit_checkpoint_key).resolve() == ROOT / "deploy/keys" / AUDIT_KEY
     assert Path(shlex.split(shipped.cleanup_command)[0]).name == cleanup.name
+
+
+# --- the native kubernetes backend (overlays/native) ----------------------------------------
+
+IMPERSONATION_RULES = [
+    {"apiGroups": [""], "resources": ["users", "groups"], "verbs": ["impersonate"]},
+    {"apiGroups": ["authentication.k8s.io"], "resources": ["userextras/gotty-session-id"],
+     "verbs": ["impersonate"]},
+    {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"],
+     "verbs": ["create"]},
+]
+CONSOLE_SUBJECTS = [{"kind": "ServiceAccount", "name": "gotty-console", "namespace": CONSOLE_NS}]
+
+
+def test_native_rbac_impersonates_and_never_execs(rendered: dict[str, Rendered]) -> None:
+    objects = rendered[NATIVE]
+    roles = objects.all("Role")
+    assert roles and len(roles) == len(objects.all("RoleBinding"))
+    for role in roles:  # in each target namespace: read the pod (the policy's selector)
+        assert role["metadata"]["namespace"] != CONSOLE_NS
+        assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    for binding in objects.all("RoleBinding"):
+        assert binding["subjects"] == CONSOLE_SUBJECTS
+    [cluster_role] = objects.all("ClusterRole")
+    assert cluster_role["rules"] == IMPERSONATION_RULES
+    [cluster_binding] = objects.all("ClusterRoleBinding")
+    assert cluster_binding["subjects"] == CONSOLE_SUBJECTS
+    assert cluster_binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
+    every_resource = {r for o in (*roles, cluster_role) for rule in o["rules"]
+                      for r in rule["resources"]}
+    assert "pods/exec" not in every_resource  # exec only ever as the user
+
+
+def test_native_configuration_fits_the_deployment(rendered: dict[str, Rendered],
+                                                  tmp_path: Path) -> None:
+    objects = rendered[NATIVE]
+    options = hcl_options(objects.hcl, tmp_path)
+    assert (options.backend, options.k8s_in_cluster, options.k8s_impersonate) == (
+        "kubernetes", True, True)
+    assert not options.cleanup_command  # built in: the backend's second exec
+    namespaces = {r["metadata"]["namespace"] for r in objects.all("Role")}
+    assert set(options.k8s_namespaces.split(",")) == namespaces
+    assert objects.container["args"] == ["--config", "/etc/gotty/config/gotty.hcl", "bash"]
+    grace = objects.pod_spec["terminationGracePeriodSeconds"]
+    # A session's end (closing the stream, then the cleanup exec) fits within the drain.
+    assert options.k8s_cleanup_timeout + 5 < options.drain_timeout <= grace - 10
+    assert objects.pod_spec["automountServiceAccountToken"] is True
+    assert objects.pod_spec["enableServiceLinks"] is False
+
+
+def rbac_rule(objects: Rendered) -> Callable[[Attributes], bool]:
+    """The simulator's RBAC from the rendered Roles and ClusterRoles bound to the console's
+    ServiceAccount, plus the user alice's own right to exec in team-a."""
+    groups = {"userextras": "authentication.k8s.io",
+              "subjectaccessreviews": "authorization.k8s.io"}
+    cluster = [rule for role in objects.all("ClusterRole") for rule in role["rules"]]
+    by_namespace = {role["metadata"]["namespace"]: role["rules"] for role in objects.all("Role")}
+
+    def allowed(a: Attributes) -> bool:
+        if a.user != CONSOLE_USER:
+            return (a.user, a.namespace, a.resource, a.subresource) == (
+                "alice", "team-a", "pods", "exec") and a.verb in ("create", "get")
+        resource = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
+        rules = [*cluster, *by_namespace.get(a.namespace, [])]
+        return any(groups.get(a.resource, "") in rule["apiGroups"]
+                   and resource in rule["resources"] and a.verb in rule["verbs"]
+                   for rule in rules)
+    return allowed
+
+
+def test_the_native_configuration_works_unmodified(rendered: dict[str, Rendered],
+                                                   tmp_path: Path) -> None:
+    objects = rendered[NATIVE]
+    state = tmp_path / "pod-state"
+    target = SimPod("team-a", "web-0", ("app",), env=(("GOTTY_STATE_DIR", str(state)),))
+    with K8sSimulator([target], workdir=tmp_path / "sim", authorize=rbac_rule(objects)) as sim:
+        assert sim.tls is not None and sim.token is not None
+        pod = build_local_pod(objects, tmp_path)
+        config_local = Path(pod.local(objects.container["args"][1]))
+        config_local.write_text(pod.local(config_local.read_text()))
+        # Stand-ins for the pod's service account (its automounted token and CA, and the
+        # service's address) and for a network namespace of its own.
+        account = tmp_path / "serviceaccount"
+        account.mkdir()
+        (account / "token").write_text(sim.token)
+        (account / "ca.crt").write_bytes(sim.tls.ca_pem)
+        host, port = sim.url.removeprefix("https://").split(":")
+        env = {name: POD_NAME if name == "POD_NAME" else pod.local(entry["value"])
+               for name, entry in env_of(objects.container).items()}
+        env.update({"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+                    "GOTTY_K8S_SERVICE_ACCOUNT_DIR": str(account),
+                    "GOTTY_ADDRESS": "127.0.0.1", "GOTTY_PORT": "0",
+                    "GOTTY_OPS_ADDRESS": "127.0.0.1", "GOTTY_OPS_PORT": "0"})
+        args = [pod.local(a) for a in objects.container["args"]]
+        server = start_gotty(*args, env=env, expect_url=False, home=env["HOME"])
+        portal_process: subprocess.Popen[str] | None = None
+        try:
+            url = server.url = console_url(server)
+            assert readyz(server) == (200, "ready\n")
+            portal_process, portal_url = start_portal(objects.directory / "keys", url,
+                                                      "native")
+            status, location = launch(portal_url, "alice", "alice-demo", "team-a/web-0")
+            assert status == 303, location
+            client = open_session(server, "?" + urllib.parse.urlsplit(location).query)
+            assert client.recv() == "3alice: team-a/web-0"
+            processes = start_job(client)
+            client.abort()
+            wait_for(lambda: all_gone(processes), 40, message="the pod's shell and its job")
+            events = pod.mapping["/var/lib/gotty/audit"] / "sessions.jsonl"
+            cleanup = wait_for(lambda: cleanup_event(events), 20,
+                               message="the cleanup in the event log")
+            assert cleanup["ok"] is True, cleanup
+            assert_audit_verifies(events)
+            samples = scrape(server)
+            assert value(samples, "gotty_py_sessions_total", outcome="network-lost") == 1
+            assert value(samples, "gotty_py_cleanups_total", result="ok") == 1
+        finally:
+            if portal_process is not None:
+                portal_process.terminate()
+                portal_process.wait(timeout=10)
+            server.stop()
+        execs = [r for r in sim.requests() if r.path.endswith("/exec")]
+        assert len(execs) == 2 and all(r.impersonate_user == "alice" for r in execs)
+        assert all(r.authorization == "bearer-ok" for r in sim.requests())
+        assert [r["user"] for r in sim.reviews()] == ["alice"]

@@ -49,7 +49,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                         "gotty_py.backend.reaper", "gotty_py.__init__"),
     # The Launch codec knows what a grant is made of, and nothing else of the server.
     "gotty_py.server.launch_codec": ("gotty_py.webtty.session", "gotty_py.facts"),
-    "gotty_py.backends": ("gotty_py.backend", "gotty_py.options"),
+    # The kubernetes backend: a backend room of its own (it knows the contract, the facts,
+    # the hook result its cleanup reports, and bounded JSON for the API server's answers).
+    "gotty_py.kubernetes": ("gotty_py.kubernetes", "gotty_py.backend.base",
+                            "gotty_py.backend.hooks", "gotty_py.facts", "gotty_py.boundedjson"),
+    # The codec and the target are pure.
+    "gotty_py.kubernetes.channels": ("gotty_py.boundedjson",),
+    "gotty_py.kubernetes.target": (),
+    "gotty_py.backends": ("gotty_py.backend", "gotty_py.kubernetes", "gotty_py.options"),
     "gotty_py.token_cli": ("gotty_py.auth", "gotty_py.options", "gotty_py.helptext"),
     # gotty-py-admin only speaks HTTP to a server's admin routes.
     "gotty_py.admin_cli": (),

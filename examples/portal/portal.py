@@ -15,6 +15,8 @@ into a token valid for 60 seconds and redirects the browser to `CONSOLE/?jwt=TOK
 For the Kubernetes console of deploy/ (command kube-exec.sh, not kubectl), `serve
 --args kube-exec` signs the recipe's NAMESPACE POD CONTAINER SHELL instead, and `--target
 NAMESPACE/POD/CONTAINER[/SHELL]` replaces the demo allow-lists with pods of your cluster.
+For the native kubernetes backend (`--backend kubernetes`, deploy/overlays/native), `serve
+--args native` signs the target as the `k8s` claim (namespace, pod, container, command).
 
 Needs only Tornado, PyJWT and cryptography (not gotty-py). DEMO: users, passwords and
 allow-lists are hard-coded below, and login is HTTP Basic; a real portal takes the user
@@ -34,6 +36,7 @@ import sys
 import time
 import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 import tornado.netutil
@@ -73,7 +76,17 @@ class Target:
         return [self.namespace, self.pod, self.container, self.shell]
 
     def args(self, style: str) -> list[str]:
+        if style == "native":
+            return []  # the kubernetes backend takes its target from the k8s claim
         return self.recipe_args() if style == "kube-exec" else self.kubectl_args()
+
+    def k8s_claim(self) -> dict[str, Any]:
+        """The kubernetes backend's target (docs/kubernetes.md, "The claims")."""
+        claim: dict[str, Any] = {"namespace": self.namespace, "pod": self.pod,
+                                 "command": [self.shell]}
+        if self.container:
+            claim["container"] = self.container
+        return claim
 
 
 def parse_target(text: str) -> Target:
@@ -94,7 +107,8 @@ DEMO_USERS: dict[str, tuple[str, list[Target]]] = {
 TOKEN_TTL = 60  # seconds: the link is for opening the console now, not for bookmarking
 
 # What the console runs, and so what the token's `args` claim holds (see Target.args).
-ARG_STYLES = ("kubectl", "kube-exec")
+# "native": the kubernetes backend (--backend kubernetes), which reads the `k8s` claim.
+ARG_STYLES = ("kubectl", "kube-exec", "native")
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,8 @@ def mint(config: PortalConfig, user: str, target: Target) -> str:
         "ns": target.namespace,  # extra claims: for the console's title and audit log
         "pod": target.pod,
     }
+    if config.arg_style == "native":
+        claims["k8s"] = target.k8s_claim()
     return jwt.encode(claims, config.private_key, algorithm="ES256",
                       headers={"kid": config.kid})
 
@@ -233,8 +249,9 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--address", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--args", dest="arg_style", choices=ARG_STYLES, default="kubectl",
-                     help="what the console runs: kubectl (args: exec -it POD -n NS ...) or "
-                          "kube-exec (the recipe of deploy/: NAMESPACE POD CONTAINER SHELL)")
+                     help="what the console runs: kubectl (args: exec -it POD -n NS ...), "
+                          "kube-exec (the recipe of deploy/: NAMESPACE POD CONTAINER SHELL) or "
+                          "native (--backend kubernetes: the k8s claim, no args)")
     run.add_argument("--target", action="append", type=parse_target, default=[],
                      metavar="NAMESPACE/POD/CONTAINER[/SHELL]",
                      help="DEMO: a pod every demo user may open, instead of the built-in "

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..facts import SessionFacts
+
+if TYPE_CHECKING:
+    from .hooks import HookResult
+
+
+class BackendConfigError(Exception):
+    """The options chose a backend that cannot work as configured (exit 2 at start-up);
+    the text names the option and why."""
 
 
 class CommandUnusable(Exception):
@@ -23,6 +31,12 @@ class CommandUnusable(Exception):
 
 class StartFailed(Exception):
     """The command could not be started; the text is shown to the user (close 1011)."""
+
+
+class StartRefused(StartFailed):
+    """The backend's own policy refuses this session (a Kubernetes target outside it, an
+    access review that says no): close 1008 and the end cause `refused`, as a grant's
+    refusal; nothing was started."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,22 @@ class Slave(Protocol):
     @property
     def exit_status(self) -> int | None:
         """Like `subprocess.Popen.returncode`: negative for a signal, None while running."""
+
+
+@runtime_checkable
+class CleansUpTarget(Protocol):
+    """A slave whose `close` also ends what the session left where it ran (the kubernetes
+    backend's second exec into the pod). Once `close` has returned, `cleanup_result` says
+    how that went (None when it did not run); the audit trail logs it as the cleanup hook's
+    outcome."""
+
+    @property
+    def cleanup_result(self) -> HookResult | None: ...
+
+
+def target_cleanup(slave: object) -> HookResult | None:
+    """The outcome of a slave's own cleanup in its target, if it has one."""
+    return slave.cleanup_result if isinstance(slave, CleansUpTarget) else None
 
 
 class Backend(Protocol):

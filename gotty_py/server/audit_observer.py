@@ -25,6 +25,7 @@ from ..audit.hidden_input import HIDDEN_MARKER, HiddenInput, Verdict
 from ..audit.naming import NameTemplate, TemplateError, make_directory
 from ..audit.retention import RetentionError, RetentionPolicy
 from ..audit.writer import BackgroundWriter
+from ..backend.base import target_cleanup
 from ..backend.hooks import HookResult
 from ..config import expand_home
 from ..facts import TERMINAL_TYPE, SessionFacts
@@ -203,19 +204,24 @@ class AuditService:
         """One event-log line per cleanup hook run, after the session's end line."""
         if self.event_log is None:
             return
-        self.event_log.submit({
-            "event": "cleanup",
-            "time": utc_iso(time.time()),
-            "session": facts.id,
-            "user": facts.user,
-            "argv": result.argv,
-            "ok": result.ok,
-            "exit_status": result.exit_code,
-            "timed_out": result.timed_out,
-            "duration": round(result.duration, 3),
-            "outcome": result.describe(),
-            "output": result.output,
-        }, sync=True)
+        self.event_log.submit(cleanup_record(facts, result), sync=True)
+
+
+def cleanup_record(facts: SessionFacts, result: HookResult) -> dict[str, Any]:
+    """The event-log line of one cleanup: the hook's, or a backend's own in its target."""
+    return {
+        "event": "cleanup",
+        "time": utc_iso(time.time()),
+        "session": facts.id,
+        "user": facts.user,
+        "argv": result.argv,
+        "ok": result.ok,
+        "exit_status": result.exit_code,
+        "timed_out": result.timed_out,
+        "duration": round(result.duration, 3),
+        "outcome": result.describe(),
+        "output": result.output,
+    }
 
 
 class AuditObserver(SessionObserver):
@@ -372,6 +378,11 @@ class AuditObserver(SessionObserver):
 
     async def on_end(self, session: Session, end: SessionEnd) -> None:
         now = time.time()
+        # A backend that cleaned up in its target (the kubernetes backend) did so in its
+        # close, before this: its outcome follows the end line as a hook's would.
+        cleanup = target_cleanup(session.slave)
+        cleanup_line = (cleanup_record(session.facts, cleanup)
+                        if cleanup is not None and session.facts is not None else None)
         record: dict[str, Any] = {
             "event": "end",
             "time": utc_iso(now),
@@ -395,7 +406,8 @@ class AuditObserver(SessionObserver):
             "input_hidden_runs": self._hidden.runs,
             # A cleanup line must follow: `gotty-py-audit` reports a session whose hook
             # never ran (the server was killed first) as well as one whose hook failed.
-            "cleanup_expected": self.service.cleanup_expected and session.slave is not None,
+            "cleanup_expected": (self.service.cleanup_expected and session.slave is not None)
+            or cleanup_line is not None,
         }
         event_log = self.service.event_log
         recorder = self.recorder
@@ -403,6 +415,8 @@ class AuditObserver(SessionObserver):
             if event_log is not None:
                 event_log.submit({**record, "recording": None,
                                   "recording_error": self.recording_error}, sync=True)
+                if cleanup_line is not None:
+                    event_log.submit(cleanup_line, sync=True)
             return
         if not recorder.started:  # refused or failed after the file was opened
             assert session.facts is not None  # a recording is opened only once they are known
@@ -415,6 +429,8 @@ class AuditObserver(SessionObserver):
                 fields["recording_error"] = known_error or (
                     f"recording failed: {summary.error}" if summary.error else None)
                 event_log.append({**record, **fields}, sync=True)
+                if cleanup_line is not None:
+                    event_log.append(cleanup_line, sync=True)
             # Complete and logged: from now on retention may remove it.
             self.service.writer.to_loop(self.service.live_recordings.discard, recorder.path)
 

@@ -27,6 +27,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from ..audit.writer import BackgroundWriter
 from ..auth.jwt import TokenFailure
+from ..backend.base import target_cleanup
 from ..backend.hooks import HookResult
 from ..facts import SessionFacts
 from ..webtty.session import Session, SessionObserver
@@ -150,6 +151,9 @@ class _SessionMetrics(SessionObserver):
     async def on_end(self, session: Session, end: SessionEnd) -> None:
         metrics = self._metrics
         metrics.sessions.labels(outcome(end).value).inc()
+        target = target_cleanup(session.slave)  # a backend's own cleanup (kubernetes)
+        if target is not None and session.facts is not None:
+            metrics.cleanup_finished(session.facts, target)
         if self._started is not None:
             metrics.sessions_active.dec()
             metrics.session_duration.observe(time.monotonic() - self._started)

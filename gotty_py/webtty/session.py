@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..backend.base import Backend, Slave, SlaveInfo, StartFailed, StartRequest
+from ..backend.base import Backend, Slave, SlaveInfo, StartFailed, StartRefused, StartRequest
 from ..facts import SessionFacts, Target
 from . import protocol
 from .protocol import CloseCode, InitMessage, ProtocolError
@@ -436,6 +436,11 @@ class Session:
             return
         try:
             slave = await self._backend.start(StartRequest(facts, launch.env))
+        except StartRefused as exc:  # the backend's policy, like a grant's refusal
+            log.warning("Refused session for %s: %s", self.remote_addr, exc,
+                        extra=self.log_fields)
+            await self._finish(EndCause.REFUSED, str(exc), CloseCode.POLICY_VIOLATION)
+            return
         except StartFailed as exc:
             log.warning("Failed to start command for %s: %s", self.remote_addr, exc,
                         extra=self.log_fields)

@@ -43,7 +43,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from .certs import TlsMaterial, generate_tls
-from .handlers import RequestRecord, SimState, make_app
+from .handlers import SUBPROTOCOLS, Authorizer, RequestRecord, SimState, allow_all, make_app
 from .kubeconfig import write_kubeconfig
 from .objects import DEFAULT_GIT_VERSION, SimPod
 from .processes import EXEC_MARKER_VAR, ExecSpec, ProcessInfo
@@ -75,8 +75,12 @@ class K8sSimulator:
         port: int = 0,
         workdir: Path | None = None,
         git_version: str = DEFAULT_GIT_VERSION,
+        subprotocols: tuple[str, ...] = SUBPROTOCOLS,
+        authorize: Authorizer = allow_all,
     ) -> None:
         self.pods = {(p.namespace, p.name): p for p in pods}
+        self.subprotocols = subprotocols
+        self.authorize = authorize
         self.tls_enabled = tls
         self.token = (token or secrets.token_urlsafe(24)) if tls else None
         self.host, self._port = host, port
@@ -153,6 +157,44 @@ class K8sSimulator:
         """Every request received so far, in order."""
         return self._call(lambda state: list(state.requests))
 
+    def reviews(self) -> list[dict[str, Any]]:
+        """Every SubjectAccessReview spec received, in order."""
+        return self._call(lambda state: list(state.reviews))
+
+    def stdin_closes(self) -> list[tuple[str, ...]]:
+        """The command of every exec whose client sent v5's CLOSE of stdin, in order."""
+        return self._call(lambda state: list(state.stdin_closes))
+
+    def restore_pod(self, pod: SimPod) -> None:
+        """Add (back) a pod, e.g. after `delete_pod`."""
+        def add(state: SimState) -> None:
+            state.pods[(pod.namespace, pod.name)] = pod
+        self._call(add)
+
+    def set_token(self, token: str) -> None:
+        """Accept only `token` from now on (a rotated service-account token)."""
+        def change(state: SimState) -> None:
+            state.token = token
+        self._call(change)
+        self.token = token
+
+    def set_authorizer(self, authorize: Authorizer) -> None:
+        """Answer every authorization question (RBAC) with `authorize` from now on."""
+        def change(state: SimState) -> None:
+            state.authorize = authorize
+        self._call(change)
+        self.authorize = authorize
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """The pod is deleted: it is gone from the API (404) and every process exec'd into
+        it is killed, as the kubelet kills its containers; open execs see the exit."""
+        def delete(state: SimState) -> None:
+            del state.pods[(namespace, name)]
+            for proc in state.processes:
+                if (proc.spec.namespace, proc.spec.pod) == (namespace, name):
+                    proc.kill()
+        self._call(delete)
+
     def pod_dir(self, namespace: str, pod: str) -> Path:
         """The working directory (and HOME) of processes exec'd into the pod."""
         return self.workdir / "pods" / namespace / pod
@@ -219,6 +261,7 @@ class K8sSimulator:
         self._state = SimState(
             pods=self.pods, token=self.token, git_version=self.git_version,
             server_address=self.url.split("://", 1)[1], spawn_spec=self._exec_spec,
+            subprotocols=self.subprotocols, authorize=self.authorize,
         )
         server = HTTPServer(
             make_app(self._state), ssl_options=self.tls.server_context() if self.tls else None

@@ -1,9 +1,18 @@
 """Tornado handlers of the simulated Kubernetes API server.
 
-Enough of the API for the real ``kubectl exec``: discovery, pods, and the exec subresource
-over WebSockets (``v5.channel.k8s.io``, also ``v4``).  Every request is recorded, so tests
-(and humans) can see exactly what kubectl asked for; unknown requests get a 404 ``Status``
-and a warning in the log.
+Enough of the API for the real ``kubectl exec`` and for gotty-py's kubernetes backend:
+discovery, pods, the exec subresource over WebSockets (``v5.channel.k8s.io``, also ``v4``;
+which ones is a setting), and SubjectAccessReviews. Every request is recorded, so tests
+(and humans) can see exactly what was asked; unknown requests get a 404 ``Status`` and a
+warning in the log.
+
+Authorization, like the API server's: the bearer token is the console's account
+(``CONSOLE_USER``); ``Impersonate-User``/``-Group``/``-Extra-*`` switch to another user
+only if the test's rule lets the console ``impersonate`` each of them (users, groups,
+``userextras/KEY``), and the request is then authorized as that user (with
+``system:authenticated`` added). The rule (``Authorizer``, allow-all by default) decides
+``get pods``, ``create pods/exec``, ``create subjectaccessreviews`` and the reviews'
+answers alike, so a review and the exec it precedes can never disagree.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from tornado.web import Application, RequestHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
@@ -32,6 +42,31 @@ SPDY_UNSUPPORTED = (
     "v5.channel.k8s.io)"
 )
 _TRUE = ("true", "1")
+#: Whom the bearer token authenticates: the console's service account.
+CONSOLE_USER = "system:serviceaccount:gotty:gotty-py"
+CONSOLE_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:gotty",
+                  "system:authenticated")
+_EXTRA_PREFIX = "impersonate-extra-"
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """One authorization question, as RBAC sees it."""
+
+    user: str
+    groups: tuple[str, ...]
+    verb: str
+    resource: str
+    subresource: str = ""
+    namespace: str = ""
+    name: str = ""
+
+
+Authorizer = Callable[[Attributes], bool]
+
+
+def allow_all(_: Attributes) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -46,6 +81,9 @@ class RequestRecord:
     authorization: str  # "none", "bearer-ok" or "bearer-wrong"
     accept: str
     user_agent: str
+    impersonate_user: str = ""
+    impersonate_groups: tuple[str, ...] = ()
+    impersonate_extra: tuple[tuple[str, str], ...] = ()  # (key as decoded, value)
 
 
 @dataclass
@@ -60,6 +98,10 @@ class SimState:
     requests: list[RequestRecord] = field(default_factory=list)
     processes: list[SimProcess] = field(default_factory=list)
     sockets: set[ExecHandler] = field(default_factory=set)
+    subprotocols: tuple[str, ...] = SUBPROTOCOLS  # what exec accepts, in preference order
+    authorize: Authorizer = allow_all
+    reviews: list[JsonDict] = field(default_factory=list)  # every SubjectAccessReview spec
+    stdin_closes: list[tuple[str, ...]] = field(default_factory=list)  # v5 CLOSE, by command
 
 
 class SimMixin:
@@ -71,12 +113,52 @@ class SimMixin:
     def initialize(self, state: SimState) -> None:
         self.state = state
 
+    user: str = CONSOLE_USER
+    groups: tuple[str, ...] = CONSOLE_GROUPS
+
     def prepare(self) -> None:
         auth = self._authorization()
         self.state.requests.append(self._record(auth))
         is_sim_api = self.request.path.startswith("/_sim/")
         if self.state.token is not None and auth != "bearer-ok" and not is_sim_api:
             self.write_json(objects.status(401, "Unauthorized", "Unauthorized"), 401)
+            return
+        if not is_sim_api:
+            self._impersonate()
+
+    def _impersonate(self) -> None:
+        """Switch to the impersonated user, if the console may impersonate every part."""
+        user, groups, extras = _impersonation(self.request.headers)
+        if not user:
+            if groups or extras:
+                self.write_json(objects.status(
+                    500, "InternalError", "requested impersonation of groups or extras "
+                    "without impersonating a user"), 500)
+            return
+        asks = [("users", "", user), *(("groups", "", g) for g in groups),
+                *(("userextras", key, value) for key, value in extras)]
+        for resource, subresource, name in asks:
+            question = Attributes(CONSOLE_USER, CONSOLE_GROUPS, "impersonate", resource,
+                                  subresource, name=name)
+            if not self.state.authorize(question):
+                shown = f"{resource}/{subresource}" if subresource else resource
+                self.write_json(objects.forbidden(resource, name, CONSOLE_USER, "impersonate",
+                                                  shown, None), 403)
+                return
+        self.user = user
+        self.groups = (*groups, *(() if "system:authenticated" in groups
+                                  else ("system:authenticated",)))
+
+    def allowed(self, verb: str, resource: str, subresource: str = "", namespace: str = "",
+                name: str = "") -> bool:
+        """Ask the rule as the request's user; False once answered with a 403."""
+        if self.state.authorize(Attributes(self.user, self.groups, verb, resource,
+                                           subresource, namespace, name)):
+            return True
+        shown = f"{resource}/{subresource}" if subresource else resource
+        self.write_json(objects.forbidden(resource, name, self.user, verb, shown,
+                                          namespace or None), 403)
+        return False
 
     def _authorization(self) -> str:
         header = self.request.headers.get("Authorization", "")
@@ -97,6 +179,9 @@ class SimMixin:
             authorization=auth,
             accept=h.get("Accept", ""),
             user_agent=h.get("User-Agent", ""),
+            impersonate_user=h.get("Impersonate-User", ""),
+            impersonate_groups=tuple(h.get_list("Impersonate-Group")),
+            impersonate_extra=_impersonation(h)[2],
         )
 
     def write_json(self, body: JsonDict | list[Any], code: int = 200) -> None:
@@ -157,9 +242,41 @@ class PodListHandler(JsonHandler):
 
 class PodHandler(JsonHandler):
     def get(self, namespace: str, name: str) -> None:
+        if not self.allowed("get", "pods", namespace=namespace, name=name):
+            return
         pod = self.lookup_pod(namespace, name)
         if pod is not None:
             self.write_json(objects.pod_object(pod))
+
+
+class AccessReviewHandler(JsonHandler):
+    """``POST /apis/authorization.k8s.io/v1/subjectaccessreviews``: the rule's answer."""
+
+    def post(self) -> None:
+        if not self.allowed("create", "subjectaccessreviews"):
+            return
+        try:
+            review = json.loads(self.request.body)
+            spec = review["spec"]
+            attributes = spec.get("resourceAttributes")
+            if (attributes is None) == (spec.get("nonResourceAttributes") is None):
+                raise ValueError("exactly one of resourceAttributes, nonResourceAttributes")
+            if not spec.get("user") and not spec.get("groups"):
+                raise ValueError("at least one of user or group must be specified")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.write_json(objects.status(400, "BadRequest", f"invalid review: {exc}"), 400)
+            return
+        self.state.reviews.append(spec)
+        attributes = attributes or {}
+        question = Attributes(
+            str(spec.get("user", "")), tuple(spec.get("groups") or ()),
+            str(attributes.get("verb", "")), str(attributes.get("resource", "")),
+            str(attributes.get("subresource", "")), str(attributes.get("namespace", "")),
+            str(attributes.get("name", "")))
+        allowed = self.state.authorize(question)
+        reason = "k8s-sim: allowed by the test's rule" if allowed else \
+            "k8s-sim: denied by the test's rule"
+        self.write_json(objects.access_review(spec, allowed, reason), 201)
 
 
 class SimProcessesHandler(JsonHandler):
@@ -202,15 +319,19 @@ class ExecHandler(SimMixin, WebSocketHandler):
         return True  # kubectl is not a browser; the bearer token is the check
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        return next((p for p in SUBPROTOCOLS if p in subprotocols), None)
+        return next((p for p in self.state.subprotocols if p in subprotocols), None)
 
     async def get(self, namespace: str, name: str) -> None:
+        if not self.allowed("create", "pods", "exec", namespace, name):
+            return
         self.spec = self._validated_spec(namespace, name)
         if self.spec is None:
             return
-        offered = self.request.headers.get("Sec-WebSocket-Protocol", "")
-        if not any(p in offered for p in SUBPROTOCOLS):
-            msg = f"k8s-sim: none of {list(SUBPROTOCOLS)} offered (got {offered!r})"
+        offered = [p.strip() for p in
+                   self.request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        if not any(p in offered for p in self.state.subprotocols):
+            msg = (f"k8s-sim: none of {list(self.state.subprotocols)} offered "
+                   f"(got {offered!r})")
             self.write_json(objects.status(400, "BadRequest", msg), 400)
             return
         await super().get(namespace, name)
@@ -270,6 +391,7 @@ class ExecHandler(SimMixin, WebSocketHandler):
             for size in _json_objects(payload):
                 self.process.resize(int(size.get("Width", 0)), int(size.get("Height", 0)))
         elif channel == processes.CLOSE and payload[:1] == bytes([processes.STDIN]):
+            self.state.stdin_closes.append(self.process.spec.command)
             self.process.close_stdin()
         else:
             log.warning("exec: ignoring message on channel %d", channel)
@@ -306,6 +428,16 @@ def _container_problem(pod: SimPod, container: str) -> str:
     return ""
 
 
+def _impersonation(headers: Any) -> tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The impersonated user, groups and extras (keys lower-cased and percent-decoded, as
+    the API server reads them)."""
+    extras = tuple((unquote(name[len(_EXTRA_PREFIX):].lower()), value)
+                   for name, value in headers.get_all()
+                   if name.lower().startswith(_EXTRA_PREFIX))
+    return (headers.get("Impersonate-User", ""), tuple(headers.get_list("Impersonate-Group")),
+            extras)
+
+
 def _json_objects(payload: bytes) -> list[JsonDict]:
     """Decode one or more concatenated JSON objects (resize messages)."""
     decoder = json.JSONDecoder()
@@ -339,6 +471,7 @@ def make_app(state: SimState) -> Application:
         (rf"/api/v1/namespaces/{ns}/pods/?", PodListHandler, args),
         (rf"/api/v1/namespaces/{ns}/pods/{name}/?", PodHandler, args),
         (rf"/api/v1/namespaces/{ns}/pods/{name}/exec/?", ExecHandler, args),
+        (r"/apis/authorization.k8s.io/v1/subjectaccessreviews/?", AccessReviewHandler, args),
         (r"/_sim/processes/?", SimProcessesHandler, args),
         (r"/_sim/requests/?", SimRequestsHandler, args),
     ]

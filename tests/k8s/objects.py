@@ -33,6 +33,7 @@ class SimPod:
     name: str
     containers: tuple[str, ...] = ("main",)
     env: tuple[tuple[str, str], ...] = field(default=())
+    labels: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def uid(self) -> str:
@@ -130,6 +131,7 @@ def pod_object(pod: SimPod) -> JsonDict:
             "uid": pod.uid,
             "resourceVersion": "1",
             "creationTimestamp": _STARTED_AT,
+            **({"labels": dict(pod.labels)} if pod.labels else {}),
         },
         "spec": {
             "nodeName": "k8s-sim-node",
@@ -220,3 +222,24 @@ def exec_start_failure(message: str) -> JsonDict:
         "reason": "InternalError",
         "code": 500,
     }
+
+
+def forbidden(kind_plural: str, name: str, user: str, verb: str, resource: str,
+              namespace: str | None) -> JsonDict:
+    """The API server's 403 `Status` when RBAC says no (kubernetes apiserver's wording)."""
+    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    message = (f'{kind_plural} "{name}" is forbidden: User "{user}" cannot {verb} resource '
+               f'"{resource}" in API group "" {where}')
+    return {**status(403, "Forbidden", message),
+            "details": {"name": name, "kind": kind_plural}}
+
+
+def access_review(spec: JsonDict, allowed: bool, reason: str) -> JsonDict:
+    """A `SubjectAccessReview` answered: the request's spec with its status."""
+    answer: JsonDict = {"allowed": allowed}
+    if reason:
+        answer["reason"] = reason
+    if not allowed:
+        answer["denied"] = True
+    return {"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None}, "spec": spec, "status": answer}
