@@ -50,6 +50,9 @@ def test_every_cause_has_an_outcome() -> None:
         EndCause.INTERNAL_ERROR: Outcome.ERROR,
         EndCause.IDLE_TIMEOUT: Outcome.TIMED_OUT,
         EndCause.TIME_LIMIT: Outcome.TIMED_OUT,
+        EndCause.DETACH_EXPIRED: Outcome.DETACH_EXPIRED,
+        EndCause.ENDED_BY_MODERATOR: Outcome.ENDED_BY_MODERATOR,
+        EndCause.HANDED_OVER: Outcome.HANDED_OVER,
     }
     assert set(expected) == set(EndCause)
     for cause, want in expected.items():
