@@ -125,7 +125,7 @@ def test_an_observer_gets_the_screen_then_live_output_and_cannot_type() -> None:
         slave._output.put_nowait(b"after join\r\n")
         await settle()
         assert watcher.frames[0] == protocol.encode_title("the title")
-        assert {"writable": False} in infos(watcher.frames)
+        assert {"writable": False, "role": "observer"} in infos(watcher.frames)
         assert output_text(watcher.frames) == b"before join\r\nafter join\r\n"
         # The owner is told who watches; the observer never sees the owner's own info.
         assert any(i.get("watchers") == [{"who": "bob", "role": "observer"}]

@@ -349,6 +349,7 @@ class SharedMaster:
             raise Refused(f"too many observers (at most {self.settings.max_observers})")
         guest = Guest(peer, role, self.buffer.open(holds=False, replay=True))
         self._send_setup(peer.master, owner=False)
+        peer.master.send(protocol.encode_session_info({"writable": False, "role": role.value}))
         self.guests.append(guest)
         guest.pump = asyncio.ensure_future(self._pump(guest))
         self._note(AttachEvent.JOIN, role, peer, "")
@@ -443,11 +444,8 @@ class SharedMaster:
             frame = self._setup.get(kind)
             if frame is not None:
                 master.send(frame)
-        if owner:
-            if self._owner_info is not None:
-                master.send(self._owner_info)
-        else:
-            master.send(protocol.encode_session_info({"writable": False}))
+        if owner and self._owner_info is not None:
+            master.send(self._owner_info)
 
     def _replay(self) -> list[str]:
         reader = self.buffer.open(holds=False, replay=True)
