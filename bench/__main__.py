@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import sharing
 from tests.gotty import Client, GottyProcess, proc_start, start_gotty
 
 
@@ -408,6 +409,7 @@ def main() -> None:
         audit_loop_cost()
         audit_stall("paced")
         audit_stall("flood")
+        sharing.run(quick=False)
 
 
 if __name__ == "__main__":
