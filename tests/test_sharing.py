@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import socket
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from gotty_py.audit.reader import read_cast, read_event_log
 from tests.gotty import Client, Gotty, GottyProcess, open_session, wait_for
+from tests.jwt_keys import KeyPair, es256
 
 BASH = ("bash", "--norc", "--noprofile")
 OUR_PAGE = {"GottyPy": 1, "Resumable": True}
@@ -161,3 +163,41 @@ def test_observers_see_the_screen_and_are_counted(gotty: Gotty) -> None:
     second = open_session(server, GottyPy=1, Join=mint_join(owner, "observer"))
     second.frames_until_close()
     assert second.closed is not None and "too many observers" in second.closed.reason
+
+
+def signed(pair: KeyPair, **claims: Any) -> str:
+    now = int(time.time())
+    return pair.sign({"sub": "alice", "iat": now, "exp": now + 60,
+                      "jti": secrets.token_hex(8), **claims})
+
+
+def test_jwt_mode_resumes_and_a_portal_join_token_names_session_and_role(
+        gotty: Gotty, tmp_path: Path) -> None:
+    pair = es256(tmp_path)
+    audit = tmp_path / "audit"
+    server = gotty("-w", "--max-observers", "2", "--jwt-public-key-file", str(pair.public_pem),
+                   "--audit-dir", str(audit), *BASH)
+    owner = open_session(server, f"?jwt={signed(pair)}", size=(80, 24), **OUR_PAGE)
+    ticket = info_until(owner, "resume_ticket")["resume_ticket"]
+    before = shell_pid(owner, "JWT")
+    owner.abort()
+    server.wait_for_line(r"detach owner alice")
+    back = open_session(server, size=(80, 24), **OUR_PAGE, Resume=ticket)
+    assert shell_pid(back, "AGAIN") == before  # no token needed: the ticket is the grant
+    session_id = next(iter(events(audit / "sessions.jsonl", "start")))["session"]
+    # A portal lets bob watch this session; its token never starts a session of its own.
+    join = signed(pair, sub="bob", join={"session": session_id, "role": "observer"})
+    refused = open_session(server, f"?jwt={join}", **OUR_PAGE)
+    refused.frames_until_close()
+    assert refused.closed is not None and "join token cannot start" in refused.closed.reason
+    watcher = open_session(server, GottyPy=1, Join=signed(
+        pair, sub="bob", join={"session": session_id, "role": "observer"}))
+    back.input("echo seen-by-bob\r")
+    watcher.read_until(b"seen-by-bob")
+    joined = wait_for(lambda: next(iter(events(audit / "sessions.jsonl", "join")), None), 20,
+                      message="the join line")
+    assert (joined["who"], joined["role"], joined["user"]) == ("bob", "observer", "alice")
+    wrong = open_session(server, GottyPy=1, Join=signed(
+        pair, sub="eve", join={"session": "not-a-session", "role": "observer"}))
+    wrong.frames_until_close()
+    assert wrong.closed is not None and "not running here" in wrong.closed.reason

@@ -532,9 +532,14 @@ class SharedMaster:
     # --- the session's life --------------------------------------------------------------------
 
     def bind(self, session: Session) -> None:
+        """The grant has decided: the owner is now known by the session's user."""
         self.session = session
-        claims = session.facts.claims if session.facts is not None else {}
-        self.moderated = claims.get("moderated") is True
+        facts = session.facts
+        self.moderated = facts is not None and facts.claims.get("moderated") is True
+        if facts is not None and facts.user is not None and self.owner is not None:
+            owner = self.owner
+            self.owner = self._owner_peer = Peer(owner.master, owner.drop, facts.user,
+                                                 owner.remote_addr)
 
     def started(self) -> None:
         session = self.session
