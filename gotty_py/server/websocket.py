@@ -446,6 +446,12 @@ class TermSocketHandler(NoRequestBody, TokenSafeLogging, tornado.websocket.WebSo
                      exc, extra={"client": client})
             session.abort(EndCause.REFUSED, str(exc), CloseCode.POLICY_VIOLATION)
             return
+        if session.state is not State.INIT:  # ended meanwhile (the init deadline)
+            if attached.guest is not None:
+                attached.hub.guest_left(attached.guest, "connection ended while joining")
+            else:
+                attached.hub.owner_lost(self.master, Disconnect.LOST)
+            return
         self.attached = attached
         target = attached.hub.session
         role = attached.guest.role if attached.guest is not None else "owner"
