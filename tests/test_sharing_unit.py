@@ -280,6 +280,8 @@ def test_the_owner_mints_single_use_join_tickets_and_observers_are_bounded() -> 
     async def scenario() -> None:
         session, hub, owner, slaves, _ = make(SharingSettings(max_observers=1))
         await started(session, slaves)
+        assert hub.intercept(b"8" + b"[" * 100_000)  # hostile: ignored, within bounds
+        assert hub.intercept(b"8not json") and session.state == "running"
         assert hub.intercept(b'8{"join":"moderator"}')
         reply = infos(owner.frames)[-1]
         assert reply["join_role"] == "moderator"

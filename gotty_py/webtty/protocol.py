@@ -148,6 +148,12 @@ def parse_init(frame: bytes) -> InitMessage:
     )
 
 
+def parse_sharing_request(frame: bytes) -> dict[str, Any]:
+    """A sharing request (`8` and a JSON object, webtty/sharing.py) within boundedjson's
+    limits; `ProtocolError` for anything else."""
+    return _loads_object(frame[1:], "sharing request")
+
+
 def _dimension(value: Any, key: str) -> int:
     if value is None:
         return 0

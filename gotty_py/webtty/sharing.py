@@ -17,7 +17,6 @@ No Tornado; asyncio only for the grace timer, the redraw and the guests' pumps.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -327,8 +326,10 @@ class SharedMaster:
         """A frame of the owner's that the hub takes instead of the session: a sharing
         request, or input held in a moderated session without a moderator."""
         kind = frame[:1]
-        if kind == bytes([protocol.SHARING_REQUEST]):
-            self._request(frame, Role.OWNER, self.owner)
+        session = self.session
+        if (kind == bytes([protocol.SHARING_REQUEST]) and session is not None
+                and session.init is not None and session.init.gotty_py):
+            self._request(frame, Role.OWNER, self.owner)  # GoTTY's clients: unknown type
             return True
         if kind == bytes([protocol.INPUT]) and self.input_held:
             if not self._held_noted:
@@ -420,10 +421,10 @@ class SharedMaster:
 
     def _request(self, frame: bytes, role: Role, peer: Peer | None) -> None:
         try:
-            request = json.loads(frame[1:])
-        except ValueError:
-            return
-        if not isinstance(request, dict) or peer is None:
+            request = protocol.parse_sharing_request(frame)
+        except protocol.ProtocolError:
+            return  # a page of ours never sends one; nothing to do but ignore it
+        if peer is None:
             return
         session = self.session
         if role is Role.OWNER and request.get("join") in (Role.OBSERVER, Role.MODERATOR):
