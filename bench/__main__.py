@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import audit_checkpoints
+from bench import audit_checkpoints, sharing
 from tests.gotty import Client, GottyProcess, proc_start, start_gotty
 
 
@@ -412,6 +412,7 @@ def main() -> None:
         audit_checkpoints.run(quick=False)
         from bench import kubernetes_native
         kubernetes_native.run(quick=False)
+        sharing.run(quick=False)
 
 
 if __name__ == "__main__":

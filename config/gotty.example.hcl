@@ -54,6 +54,15 @@
 // Time to reconnect, in seconds.
 // reconnect_time = 10
 
+// Seconds a session of gotty-py's page lives on, detached, after its connection is lost (not closed), for the page to resume it with the same process (0 = end at once, as GoTTY).
+// detach_grace = 60
+
+// Bytes of a session's recent output kept for a resuming page or a joining observer; while detached, the process is not read beyond this (nothing is lost).
+// session_buffer = 262144
+
+// Observers and moderators one session may have, joining with the owner's join link or a portal's join token (0 = sessions are not shared).
+// max_observers = 0
+
 // Maximum number of concurrent sessions (0 = unlimited).
 // max_connection = 0
 

@@ -141,6 +141,21 @@ class Options:
     enable_reconnect: bool = option(False, "Enable reconnection", flag="reconnect")
     reconnect_time: int = option(10, "Time to reconnect, in seconds", flag="reconnect-time",
                                  minimum=0)
+    detach_grace: int = option(60, "Seconds a session of gotty-py's page lives on, detached, "
+                               "after its connection is lost (not closed), for the page to "
+                               "resume it with the same process (0 = end at once, as GoTTY)",
+                               flag="detach-grace", origin="gotty-py", section=Section.SERVER,
+                               minimum=0, maximum=86400)
+    session_buffer: int = option(262144, "Bytes of a session's recent output kept for a "
+                                 "resuming page or a joining observer; while detached, the "
+                                 "process is not read beyond this (nothing is lost)",
+                                 flag="session-buffer", origin="gotty-py",
+                                 section=Section.SERVER, minimum=16384, maximum=67108864)
+    max_observers: int = option(0, "Observers and moderators one session may have, joining "
+                                "with the owner's join link or a portal's join token "
+                                "(0 = sessions are not shared)", flag="max-observers",
+                                origin="gotty-py", section=Section.SERVER, minimum=0,
+                                maximum=1000)
     max_connection: int = option(0, "Maximum number of concurrent sessions (0 = unlimited)",
                                  flag="max-connection", minimum=0)
     init_message_limit: int = option(65536, "Largest message, in bytes, a client may send "

@@ -51,6 +51,9 @@ def test_every_cause_has_an_outcome() -> None:
         EndCause.IDLE_TIMEOUT: Outcome.TIMED_OUT,
         EndCause.TIME_LIMIT: Outcome.TIMED_OUT,
         EndCause.ADMIN_ENDED: Outcome.ADMIN_ENDED,
+        EndCause.DETACH_EXPIRED: Outcome.DETACH_EXPIRED,
+        EndCause.ENDED_BY_MODERATOR: Outcome.ENDED_BY_MODERATOR,
+        EndCause.HANDED_OVER: Outcome.HANDED_OVER,
     }
     assert set(expected) == set(EndCause)
     for cause, want in expected.items():

@@ -12,9 +12,19 @@ import type { IDisposable } from '@xterm/xterm';
 
 import { Connection, type CloseInfo, type ConnectionTarget } from './connection';
 import type { Overlays } from './overlay';
-import type { ServerMessage } from './protocol';
+import type { JsonObject, ServerMessage } from './protocol';
 import type { RecordedBanner } from './recorded';
+import type { SharingState } from './sharing';
 import type { TerminalView } from './terminal';
+
+/** What the controller needs of the sharing bar (sharing.ts): its state, and a redraw. */
+export interface SharingHooks {
+  state: SharingState;
+  render(): void;
+}
+
+/** Milliseconds between attempts to resume a lost session (the first is at once). */
+const RESUME_RETRY_MS = 1000;
 
 /** Close codes after which reconnecting cannot help: the server refused us (auth). */
 const NO_RECONNECT_CODES = new Set([1008]);
@@ -48,12 +58,17 @@ export class GottyClient {
 
   private inputSubscriptions: IDisposable[] = [];
   private reconnectTimer: number | undefined;
+  /** While resuming a lost session: when its grace period runs out (ms since epoch). */
+  private resumeUntil: number | null = null;
 
   constructor(
     private readonly view: TerminalView,
     private readonly overlays: Overlays,
     private readonly target: ConnectionTarget,
     private readonly recorded: RecordedBanner | null = null,
+    private readonly sharing: SharingHooks | null = null,
+    /** A join link's credential (`#join=`): the first connection joins with it, once. */
+    private join: string | null = null,
   ) {
     // One listener for the page's lifetime: sizes go to whichever connection is live.
     view.term.onResize(({ cols, rows }) => {
@@ -73,8 +88,16 @@ export class GottyClient {
       ? this.target
       : { ...this.target, args: `?ticket=${encodeURIComponent(this.reconnectTicket)}` };
     this.reconnectTicket = null; // single-use: the new session brings the next one
+    const extras: JsonObject = { Resumable: true };
+    const resumeTicket = this.sharing?.state.resumeTicket ?? null;
+    if (this.resumeUntil !== null && resumeTicket !== null) {
+      extras['Resume'] = resumeTicket;
+    } else if (this.join !== null) {
+      extras['Join'] = this.join;
+      this.join = null;
+    }
     try {
-      connection = new Connection(target, {
+      connection = new Connection({ ...target, extras }, {
         onOpen: () => this.handleOpen(connection),
         onOutput: (text) => this.view.term.write(text),
         onMessage: (message) => this.handleMessage(message),
@@ -126,6 +149,12 @@ export class GottyClient {
         this.reconnectSeconds = message.seconds > 0 ? message.seconds : 0;
         break;
       case 'extension':
+        if (this.sharing !== null && this.sharing.state.update(message.fields)) {
+          this.sharing.render();
+        }
+        if (typeof message.fields['resume_ticket'] === 'string') {
+          this.resumeUntil = null; // resumed (or started): the next loss starts anew
+        }
         if (typeof message.fields['writable'] === 'boolean') {
           this.setWritable(message.fields['writable']);
         }
@@ -141,6 +170,36 @@ export class GottyClient {
     }
   }
 
+  /** Sends a sharing request (share link, end session) on the live connection. */
+  requestSharing(body: JsonObject): void {
+    this.connection?.sendSharingRequest(body);
+  }
+
+  /**
+   * A lost (not closed) connection of a session the server keeps detached: try to
+   * resume it at once, then every second, until its grace period has run out.
+   */
+  private resumeAfter(info: CloseInfo, text: string): boolean {
+    const state = this.sharing?.state;
+    const lost = info.code === 1006 || !info.opened;
+    if (!state || !lost || state.role !== 'owner' || state.resumeTicket === null
+        || state.detachGrace <= 0) {
+      this.resumeUntil = null;
+      return false;
+    }
+    const now = Date.now();
+    if (this.resumeUntil === null) {
+      this.resumeUntil = now + state.detachGrace * 1000;
+    } else if (now >= this.resumeUntil) {
+      this.resumeUntil = null;
+      return false;
+    }
+    this.overlays.showMessage(`${text}\nResuming…`);
+    const first = info.opened;
+    this.reconnectTimer = window.setTimeout(() => this.connect(), first ? 0 : RESUME_RETRY_MS);
+    return true;
+  }
+
   private setWritable(writable: boolean): void {
     this.writable = writable;
     this.overlays.setReadOnly(!writable);
@@ -154,6 +213,9 @@ export class GottyClient {
       this.connection = null;
     }
     const text = closeMessage(info);
+    if (this.resumeAfter(info, text)) {
+      return;
+    }
     if (this.reconnectSeconds > 0 && !NO_RECONNECT_CODES.has(info.code)) {
       this.overlays.showMessage(`${text}\nReconnecting in ${this.reconnectSeconds} s…`);
       this.reconnectTimer = window.setTimeout(() => this.connect(), this.reconnectSeconds * 1000);

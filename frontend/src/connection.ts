@@ -12,8 +12,10 @@ import {
   encodePing,
   encodeResize,
   parseServerFrame,
+  type JsonObject,
   type ServerMessage,
 } from './protocol';
+import { SHARING_REQUEST } from './sharing';
 import { Utf8StreamDecoder, base64ToBytes } from './utf8';
 
 const PING_INTERVAL_MS = 30_000;
@@ -41,6 +43,8 @@ export interface ConnectionTarget {
   /** `Arguments` of the init message: the page's original `location.search`. */
   args: string;
   authToken: string;
+  /** More init fields (gotty-py: `Resumable`, `Resume`, `Join`; sharing.ts). */
+  extras?: JsonObject;
 }
 
 export class Connection {
@@ -75,6 +79,11 @@ export class Connection {
     this.send(encodeResize(columns, rows));
   }
 
+  /** A gotty-py sharing request (message `8`): a join link, or ending the session. */
+  sendSharingRequest(body: JsonObject): void {
+    this.send(SHARING_REQUEST + JSON.stringify(body));
+  }
+
   /** Closes the socket; `onClose` follows once the browser has closed it. */
   close(code = 1000, reason = ''): void {
     if (this.socket.readyState === WebSocket.CONNECTING || this.socket.readyState === WebSocket.OPEN) {
@@ -90,7 +99,7 @@ export class Connection {
 
   private handleOpen(): void {
     this.opened = true;
-    this.socket.send(encodeInit(this.target.args, this.target.authToken));
+    this.socket.send(encodeInit(this.target.args, this.target.authToken, this.target.extras));
     this.handlers.onOpen(this);
     this.pingTimer = window.setInterval(() => this.send(encodePing()), PING_INTERVAL_MS);
   }

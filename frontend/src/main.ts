@@ -8,6 +8,7 @@ import type { Connection } from './connection';
 import { readServerGlobals } from './globals';
 import { Overlays } from './overlay';
 import { RecordedBanner } from './recorded';
+import { SharingPanel, SharingState, hashWithoutJoin, joinFromHash } from './sharing';
 import { TerminalView } from './terminal';
 
 declare global {
@@ -15,7 +16,12 @@ declare global {
     /** Test hooks: the xterm.js Terminal, the current connection, the session controller. */
     gottyTerm?: TerminalView['term'];
     readonly gottyConnection?: Connection | null;
-    gotty?: { term: TerminalView['term']; view: TerminalView; client: GottyClient };
+    gotty?: {
+      term: TerminalView['term'];
+      view: TerminalView;
+      client: GottyClient;
+      sharing: SharingState;
+    };
   }
 }
 
@@ -31,8 +37,19 @@ function main(): void {
   const args = window.location.search;
   removeJwtFromAddressBar(window.location, window.history);
 
+  // A join link's credential is in the fragment (never sent to a server): read it once and
+  // take it out of the address bar, so a reload or a copied address does not carry it.
+  const join = joinFromHash(window.location.hash);
+  if (join !== null) {
+    window.history.replaceState(window.history.state, '',
+      window.location.pathname + window.location.search + hashWithoutJoin(window.location.hash));
+  }
+
   const view = new TerminalView(container, globals.rendererOverride, globals.enableWebgl);
   const overlays = new Overlays(container);
+  const sharingState = new SharingState();
+  let requestSharing: (body: Record<string, unknown>) => void = () => undefined;
+  const panel = new SharingPanel(container, sharingState, (body) => requestSharing(body));
   const client = new GottyClient(
     view,
     overlays,
@@ -42,10 +59,13 @@ function main(): void {
       authToken: globals.authToken,
     },
     new RecordedBanner(container),
+    { state: sharingState, render: () => panel.render() },
+    join,
   );
+  requestSharing = (body) => client.requestSharing(body);
 
   window.gottyTerm = view.term;
-  window.gotty = { term: view.term, view, client };
+  window.gotty = { term: view.term, view, client, sharing: sharingState };
   Object.defineProperty(window, 'gottyConnection', { get: () => client.connection });
   client.start();
 }

@@ -52,8 +52,9 @@ export interface InitMessage {
 /** Version of the gotty-py extensions this client understands (sent as `GottyPy`). */
 export const GOTTY_PY_EXTENSION_VERSION = 1;
 
-export function encodeInit(args: string, authToken: string): string {
-  const init: InitMessage = {
+export function encodeInit(args: string, authToken: string, extras: JsonObject = {}): string {
+  const init: InitMessage & JsonObject = {
+    ...extras,
     Arguments: args,
     AuthToken: authToken,
     GottyPy: GOTTY_PY_EXTENSION_VERSION,

@@ -26,6 +26,7 @@ from tornado.httpserver import HTTPServer
 from ..backend.base import Backend, CommandUnusable
 from ..backend.reaper import become_subreaper, get_reaper
 from ..options import NO_ORIGINS, Options, Origins
+from ..webtty.sharing import SessionDirectory
 from . import handlers
 from .accept import ListeningServer
 from .admin import Admin, admin_routes
@@ -37,6 +38,7 @@ from .handshakes import HandshakeLimiter
 from .health import HealthCheck
 from .hosts import allowed_hosts
 from .interfaces import host_addresses, is_wildcard
+from .joins import Joins
 from .limits import MAX_HEADER_SIZE, MAX_MESSAGE_SIZE, MAX_REQUEST_BODY
 from .listen import Listener, ListenKind, listener_from_options, socket_url
 from .metrics import ServerMetrics
@@ -44,7 +46,7 @@ from .ops import OperationsListener, Readiness, ops_port
 from .plugins import plugins_from_options
 from .proxies import trusted_proxies
 from .refusals import NOT_COUNTED
-from .sessions import SessionFactory, session_settings
+from .sessions import SessionFactory, session_settings, sharing_settings
 from .site import Site
 from .startup import (
     ExitCode,
@@ -89,11 +91,14 @@ class GottyServer:
         titles = Titles(title_template(options), {
             "command": self.command[0], "argv": self.command[1:], "hostname": hostname})
         proxies = trusted_proxies(options.trusted_proxies)
+        # The sessions that may be resumed or joined, and their tickets (webtty/sharing.py).
+        self.directory = SessionDirectory()
         self.plugins = plugins_from_options(options, self.command, environ, hostname,
-                                            origins=origins)
+                                            origins=origins, directory=self.directory)
         self.verifier = self.plugins.grant.verifier
         self.admission = Admission(once=options.once, max_connection=options.max_connection,
                                    listener=self)
+        sharing = sharing_settings(options)
         self.site = Site(
             base_path=(random_path(options.random_url_length) if options.enable_random_url
                        else normalize_base_path(options.path)),
@@ -105,7 +110,9 @@ class GottyServer:
             index_page=_index_page(index_template(options), titles),
             admission=self.admission,
             sessions=SessionFactory(session_settings(options, titles, hostname), backend,
-                                    self.plugins),
+                                    self.plugins, sharing, self.directory),
+            joins=(Joins(self.directory, options.credential, self.verifier,
+                         options.max_observers) if sharing.enabled else None),
             hosts=allowed_hosts(self.listener.host_address or options.address,
                                 options.allowed_hosts, hostname),
             proxies=proxies,

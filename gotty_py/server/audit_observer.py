@@ -32,7 +32,7 @@ from ..facts import TERMINAL_TYPE, SessionFacts
 from ..options import Options
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Refused, Session, SessionObserver
-from ..webtty.state import Disconnect, EndCause, SessionEnd, State
+from ..webtty.state import AttachNote, Disconnect, EndCause, SessionEnd, State
 from .audit_checkpoints import CheckpointConfigError, Checkpointing
 from .audit_retention import RetentionService
 
@@ -64,6 +64,9 @@ class Outcome(StrEnum):
     AUDIT_FAILED = "audit-failed"
     TIMED_OUT = "timed-out"  # --idle-timeout or --max-session-time ended it
     ADMIN_ENDED = "admin-ended"  # an administrator ended it (the admin page or gotty-py-admin)
+    DETACH_EXPIRED = "detach-expired"  # the owner's page did not resume in --detach-grace
+    ENDED_BY_MODERATOR = "ended-by-moderator"
+    HANDED_OVER = "handed-over"  # the connection attached to another session (never logged)
     ERROR = "error"
 
 
@@ -87,6 +90,12 @@ def outcome(end: SessionEnd) -> Outcome:
             return Outcome.TIMED_OUT
         case EndCause.ADMIN_ENDED:
             return Outcome.ADMIN_ENDED
+        case EndCause.DETACH_EXPIRED:
+            return Outcome.DETACH_EXPIRED
+        case EndCause.ENDED_BY_MODERATOR:
+            return Outcome.ENDED_BY_MODERATOR
+        case EndCause.HANDED_OVER:
+            return Outcome.HANDED_OVER
         case (EndCause.PROTOCOL_ERROR | EndCause.INIT_TIMEOUT | EndCause.START_FAILED
               | EndCause.INTERNAL_ERROR):
             # A client that broke the protocol (a malformed init, or none in time), a
@@ -375,6 +384,23 @@ class AuditObserver(SessionObserver):
         if self.recorder is not None and (columns, rows) != self._size_recorded:
             self._size_recorded = (columns, rows)
             self.recorder.resize(columns, rows)
+
+    def on_attach(self, session: Session, note: AttachNote) -> None:
+        """Detach, reattach, join, leave: a marker in the recording and an event-log line
+        with who it was."""
+        if self.recorder is not None:
+            self.recorder.marker(note.describe())
+        if self.service.event_log is not None:
+            self.service.event_log.submit({
+                "event": note.event.value,
+                "time": utc_iso(time.time()),
+                "session": session.id,
+                "user": session.facts.user if session.facts else None,
+                "role": note.role,
+                "who": note.who,
+                "remote_addr": note.remote_addr,
+                "detail": note.detail,
+            })
 
     async def on_end(self, session: Session, end: SessionEnd) -> None:
         now = time.time()

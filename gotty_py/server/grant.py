@@ -41,6 +41,10 @@ PASS_HEADERS_DENIED = {"authorization", "cookie", "proxy", "proxy-authorization"
 STORE_UNREACHABLE = "launch refused: the shared token store is unreachable"
 TICKET_REFUSED = "reconnect ticket expired or already used"
 OTHER_USER = "launch token is for another user"
+# A portal's token for joining a running session (server/joins.py) names it in this claim;
+# such a token never starts a session of its own.
+JOIN_CLAIM = "join"
+JOIN_TOKEN_LAUNCH = "a join token cannot start a session"
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,8 @@ class LaunchGrant:
         except TokenRejected as exc:
             self._listener.token_refused(exc.failure)
             raise Refused(exc.reason) from None
+        if JOIN_CLAIM in verified.claims:
+            raise Refused(JOIN_TOKEN_LAUNCH)
         return launch_from_verified(verified, self.command, self.permit_write)
 
     async def _redeem_ticket(self, tickets: list[str]) -> Launch:

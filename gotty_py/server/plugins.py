@@ -20,13 +20,14 @@ from typing import Protocol
 from ..auth.tickets import TicketStore
 from ..options import NO_ORIGINS, Options, Origins
 from ..webtty.session import Launch, SessionObserver
+from ..webtty.sharing import SessionDirectory
 from .audit_health import AuditHealth
 from .audit_observer import AuditConfigError, AuditService
 from .cleanup import CleanupHooks, CommandTemplate, CommandTemplateError, HookReporter
 from .grant import LaunchGrant, TicketArming
 from .health import HealthCheck
 from .metrics import ServerMetrics
-from .registry import SessionRegistry
+from .registry import SessionRegistry, no_sharing, sharing_from
 from .startup import ExitCode, StartupError, launch_token_verifier
 from .stores import memory_stores, stores_from_options
 
@@ -68,7 +69,8 @@ class Plugins:
 
 
 def plugins_from_options(options: Options, command: Sequence[str], environ: Mapping[str, str],
-                         hostname: str, *, origins: Origins = NO_ORIGINS) -> Plugins:
+                         hostname: str, *, origins: Origins = NO_ORIGINS,
+                         directory: SessionDirectory | None = None) -> Plugins:
     """Every plugin the options ask for; StartupError when one cannot work (naming each
     option where its value came from: `origins`)."""
     stores = stores_from_options(options)
@@ -94,7 +96,8 @@ def plugins_from_options(options: Options, command: Sequence[str], environ: Mapp
     if metrics is not None:
         features.append(metrics)
     # The admin routes' registry (a session hub would give it each session's sharing).
-    registry = SessionRegistry() if options.admin_credential else None
+    registry = (SessionRegistry(sharing_from(directory) if directory is not None else no_sharing)
+                if options.admin_credential else None)
     if registry is not None:
         features.append(registry)
     if tickets is not None:

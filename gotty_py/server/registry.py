@@ -21,6 +21,7 @@ from typing import Protocol
 from ..facts import Target
 from ..webtty.protocol import CloseCode
 from ..webtty.session import Session, SessionObserver
+from ..webtty.sharing import SessionDirectory
 from ..webtty.state import EndCause, SessionEnd
 from .commandline import command_line
 from .plugin_base import PluginDefaults
@@ -57,6 +58,15 @@ SharingLookup = Callable[[Session], SharingFacts]
 def no_sharing(session: Session) -> SharingFacts:
     """The `sharing=` of a server without shared or resumable sessions."""
     return NO_SHARING
+
+
+def sharing_from(directory: SessionDirectory) -> SharingLookup:
+    """The `sharing=` of a server with resume or shared sessions: the session's hub in the
+    directory (webtty/sharing.py) says how many watch and whether its owner is gone."""
+    def lookup(session: Session) -> SharingFacts:
+        hub = directory.hub(session.facts.id) if session.facts else None
+        return hub.state if hub is not None else NO_SHARING
+    return lookup
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from .delivery import Liveness
 from .grant import ClientInfo
 from .handshakes import HandshakeLimiter
 from .hosts import AllowedHosts
+from .joins import Joins
 from .limits import INIT_MESSAGE_FLOOR
 from .listen import UnixPeer
 from .proxies import NO_PROXIES, TrustedProxies
@@ -52,6 +53,8 @@ class Site:
     handshakes: HandshakeLimiter = field(
         default_factory=lambda: HandshakeLimiter(concurrency=0, rate=0))
     auth_proxy: AuthProxy | None = None  # --auth-proxy-header
+    # Resume and join inits (server/joins.py); None when neither is enabled.
+    joins: Joins | None = None
 
     def client_address(self, request: tornado.httputil.HTTPServerRequest) -> str:
         """The client as everyone names it: from a trusted proxy, the address it forwarded
@@ -83,10 +86,11 @@ class Site:
             return None
         return self.proxies.client(ip, request.headers.get_list("X-Forwarded-For"))
 
-    def open_session(self, master: Master, client: ClientInfo, slot: Slot) -> Session:
+    def open_session(self, master: Master, client: ClientInfo, slot: Slot,
+                     drop: Callable[[str], None] | None = None) -> Session:
         """The admitted connection's session, observed last by its slot (the `--once`
         claim), which it holds until it has ended."""
-        session = self.sessions.create(master, client, self.admission.observer(slot))
+        session = self.sessions.create(master, client, self.admission.observer(slot), drop)
         self.admission.hold(slot, session)
         return session
 

@@ -29,8 +29,9 @@ import tornado.web
 import tornado.websocket
 from tornado.websocket import WebSocketClosedError, WebSocketProtocol, WebSocketProtocol13
 
-from ..webtty.protocol import CloseCode
-from ..webtty.session import Session
+from ..webtty.protocol import CloseCode, InitMessage
+from ..webtty.session import Refused, Session
+from ..webtty.sharing import Peer, SharedMaster
 from ..webtty.state import Disconnect, EndCause, State, Undelivered
 from .admission import Slot
 from .auth_proxy import AuthProxyRefused
@@ -46,6 +47,7 @@ from .handlers import (
     require_basic_auth,
 )
 from .handshakes import Handshake, HandshakeRefused
+from .joins import Attached, Joins
 from .limits import MAX_MESSAGE_SIZE
 from .refusals import ConnectionRefusal
 from .site import Site
@@ -251,6 +253,9 @@ class TermSocketHandler(NoRequestBody, TokenSafeLogging, tornado.websocket.WebSo
         self._init_deadline: asyncio.TimerHandle | None = None
         self._remote_addr: str | None = None
         self._proxy_user: str | None = None  # named by the authenticating proxy
+        # Where a resume or join init attached this connection (server/joins.py).
+        self.attached: Attached | None = None
+        self._client: ClientInfo | None = None
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # GoTTY's /ws carries no Server header
@@ -385,7 +390,8 @@ class TermSocketHandler(NoRequestBody, TokenSafeLogging, tornado.websocket.WebSo
         self.master = WebSocketMaster(self, self.site.liveness)
         client = ClientInfo(remote_addr=self.slot.remote_addr, headers=self.request.headers,
                             proxy_user=self._proxy_user)
-        self.session = self.site.open_session(self.master, client, self.slot)
+        self._client = client
+        self.session = self.site.open_session(self.master, client, self.slot, self.drop)
         deadline = self.site.init_timeout
         if deadline > 0:
             loop = asyncio.get_running_loop()
@@ -399,9 +405,58 @@ class TermSocketHandler(NoRequestBody, TokenSafeLogging, tornado.websocket.WebSo
 
     def on_text_frame(self, data: bytes) -> Awaitable[None] | None:
         """Tornado reads the next frame only once a returned awaitable completes."""
+        if self.attached is not None or self.site.joins is not None:
+            return self._shared_frame(data)
         if self.session is not None:
             return self.session.receive(data, binary=False)
         return None
+
+    def _shared_frame(self, data: bytes) -> Awaitable[None] | None:
+        """With resume or sharing: an init may attach this connection to a running
+        session; a guest's frames go to its hub; the owner's pass the hub first."""
+        attached = self.attached
+        if attached is not None:
+            if attached.guest is not None:
+                attached.hub.guest_frame(attached.guest, data)
+                return None
+            session = attached.hub.session
+        else:
+            session = self.session
+            if session is not None and session.state is State.INIT and self.site.joins:
+                init = Joins.wanted(data)
+                if init is not None:
+                    return self._attach(self.site.joins, session, init)
+        if session is None:
+            return None
+        hub = session.master
+        if isinstance(hub, SharedMaster) and hub.intercept(data):
+            return None
+        return session.receive(data, binary=False)
+
+    async def _attach(self, joins: Joins, session: Session, init: InitMessage) -> None:
+        """Resume or join: this connection's own session never starts (it is handed over);
+        a refusal ends it as refused, with the reason for the page."""
+        assert self.master is not None and self._client is not None
+        client = self.remote_addr()
+        peer = Peer(self.master, self.drop, self._proxy_user or client, client)
+        try:
+            attached = await joins.attach(init, peer, self._client)
+        except Refused as exc:
+            log.info("Refused %s from %s: %s", "resume" if init.resume else "join", client,
+                     exc, extra={"client": client})
+            session.abort(EndCause.REFUSED, str(exc), CloseCode.POLICY_VIOLATION)
+            return
+        if session.state is not State.INIT:  # ended meanwhile (the init deadline)
+            if attached.guest is not None:
+                attached.hub.guest_left(attached.guest, "connection ended while joining")
+            else:
+                attached.hub.owner_lost(self.master, Disconnect.LOST)
+            return
+        self.attached = attached
+        target = attached.hub.session
+        role = attached.guest.role if attached.guest is not None else "owner"
+        session.hand_over(f"attached to session {target.id if target else '?'} as {role}")
+        self._session_started()
 
     def on_message(self, message: str | bytes) -> None:
         if self.session is not None:
@@ -415,10 +470,21 @@ class TermSocketHandler(NoRequestBody, TokenSafeLogging, tornado.websocket.WebSo
             self._init_deadline.cancel()
         if self.master is not None:
             self.master.connection_lost()
-        if self.session is not None:
-            # A close frame carries a code; a dropped connection or a missed ping does not.
-            self.session.client_closed(Disconnect.CLOSED if self.close_code is not None
-                                       else Disconnect.LOST)
+        # A close frame carries a code; a dropped connection or a missed ping does not.
+        how = Disconnect.CLOSED if self.close_code is not None else Disconnect.LOST
+        session = self.session
+        attached = self.attached
+        if attached is not None:
+            if attached.guest is not None:
+                attached.hub.guest_left(attached.guest)
+                return
+            session = attached.hub.session
+        if session is not None:
+            hub = session.master
+            if (isinstance(hub, SharedMaster) and self.master is not None
+                    and hub.owner_lost(self.master, how)):
+                return  # detached (the page may resume), or an old connection of it
+            session.client_closed(how)
 
     def on_ping(self, data: bytes) -> None:
         pass

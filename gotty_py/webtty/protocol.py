@@ -26,6 +26,10 @@ INPUT = ord("1")
 PING = ord("2")
 RESIZE_TERMINAL = ord("3")
 SET_ENCODING = ord("4")
+# gotty-py's page only, to a server that announced sharing (webtty/sharing.py): a JSON
+# request of the owner (a join ticket) or a moderator (end the session). Never reaches a
+# session: the connection's sharing hub takes it.
+SHARING_REQUEST = ord("8")
 
 # Server -> client message types.
 OUTPUT = "1"
@@ -71,6 +75,12 @@ class InitMessage:
     arguments: str = ""
     auth_token: str = ""
     gotty_py: bool = False
+    # gotty-py's page only (webtty/sharing.py): it can reattach after a lost connection
+    # (`Resumable`); it reattaches with a resume ticket (`Resume`); it joins a running
+    # session with a join ticket or a join token (`Join`).
+    resumable: bool = False
+    resume: str = ""
+    join: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,7 @@ def parse_init(frame: bytes) -> InitMessage:
     """Decode the init frame; a wrong type for a known key is an error, as in Go."""
     fields = _loads_object(frame, "init message")
     strings: dict[str, str] = {}
-    for key in ("arguments", "authtoken"):
+    for key in ("arguments", "authtoken", "resume", "join"):
         value = fields.get(key)
         if value is None:
             strings[key] = ""
@@ -132,7 +142,16 @@ def parse_init(frame: bytes) -> InitMessage:
         arguments=strings["arguments"],
         auth_token=strings["authtoken"],
         gotty_py=bool(fields.get("gottypy")),
+        resumable=fields.get("resumable") is True,
+        resume=strings["resume"],
+        join=strings["join"],
     )
+
+
+def parse_sharing_request(frame: bytes) -> dict[str, Any]:
+    """A sharing request (`8` and a JSON object, webtty/sharing.py) within boundedjson's
+    limits; `ProtocolError` for anything else."""
+    return _loads_object(frame[1:], "sharing request")
 
 
 def _dimension(value: Any, key: str) -> int:

@@ -23,7 +23,16 @@ from ..backend.base import Backend, Slave, SlaveInfo, StartFailed, StartRefused,
 from ..facts import SessionFacts, Target
 from . import protocol
 from .protocol import CloseCode, InitMessage, ProtocolError
-from .state import Disconnect, EndCause, SessionEnd, State, Undelivered, advance, describe_exit
+from .state import (
+    AttachNote,
+    Disconnect,
+    EndCause,
+    SessionEnd,
+    State,
+    Undelivered,
+    advance,
+    describe_exit,
+)
 
 log = logging.getLogger("gotty_py.session")
 
@@ -133,6 +142,10 @@ class SessionObserver:
     async def on_end(self, session: Session, end: SessionEnd) -> None:
         """The session has ended and its process is gone; `session.wait()` returns after
         every observer's `on_end` did."""
+
+    def on_attach(self, session: Session, note: AttachNote) -> None:
+        """A client detached from, reattached to, joined or left the running session
+        (webtty/sharing.py tells the observers it was given)."""
 
 
 @dataclass(frozen=True)
@@ -383,6 +396,16 @@ class Session:
         """End the session for a reason decided outside it (an init deadline, a limit, an
         administrator: `ended_by` names who, for the end's record)."""
         self._start_task(self._finish(cause, detail, code, ended_by=ended_by))
+
+    def hand_over(self, detail: str) -> None:
+        """Before its init, this connection was attached to another, running session (a
+        resume or a join, webtty/sharing.py): this session never starts, and no observer
+        sees it (nothing was granted or run; the other session's observers are told who
+        attached). `wait()` returns at once."""
+        self._state = advance(self._state, State.ENDED)
+        self.end = SessionEnd(cause=EndCause.HANDED_OVER, detail=detail)
+        if not self._done.done():
+            self._done.set_result(self.end)
 
     async def _started(self) -> None:
         if self._starter is not None:

@@ -59,6 +59,12 @@ class EndCause(StrEnum):
     IDLE_TIMEOUT = "idle-timeout"  # no input from the client within --idle-timeout
     TIME_LIMIT = "time-limit"  # running for --max-session-time
     ADMIN_ENDED = "admin-ended"  # an administrator ended it (`SessionEnd.ended_by` says who)
+    # Resume and sharing (webtty/sharing.py): the owner's connection was lost and no page
+    # reattached within --detach-grace; a moderator ended it; and a connection whose init
+    # attached it to another, running session (that one is never observed: nothing ran).
+    DETACH_EXPIRED = "detach-expired"
+    ENDED_BY_MODERATOR = "ended-by-moderator"
+    HANDED_OVER = "handed-over"
 
 
 class Disconnect(StrEnum):
@@ -66,6 +72,33 @@ class Disconnect(StrEnum):
 
     CLOSED = "client closed the connection"  # a WebSocket close frame
     LOST = "connection lost"  # TCP dropped, or the ping deadline passed
+
+
+class AttachEvent(StrEnum):
+    """A change in who is attached to a running session (the event log's `event`)."""
+
+    DETACH = "detach"  # the owner's connection was lost; the process keeps running
+    REATTACH = "reattach"  # the owner's page came back with its resume ticket
+    JOIN = "join"  # an observer or moderator joined
+    LEAVE = "leave"  # it left, or was dropped (the detail says why)
+
+
+@dataclass(frozen=True)
+class AttachNote:
+    """One attach event: what happened, to which role, who (user, else client address)."""
+
+    event: AttachEvent
+    role: str
+    who: str
+    remote_addr: str
+    detail: str = ""
+
+    def describe(self) -> str:
+        """The recording's marker text: `join observer bob (10.0.0.2:5000)`."""
+        text = f"{self.event} {self.role} {self.who}"
+        if self.remote_addr and self.remote_addr != self.who:
+            text += f" ({self.remote_addr})"
+        return f"{text}: {self.detail}" if self.detail else text
 
 
 @dataclass(frozen=True)
