@@ -530,11 +530,15 @@ def cleanup_event(events: Path) -> dict[str, Any] | None:
     return next((ln for ln in lines if ln.get("event") == "cleanup"), None)
 
 
-def assert_audit_verifies(events: Path) -> None:
-    """`gotty-py-audit verify`: every recording intact, every cleanup logged and ok."""
+def assert_audit_verifies(events: Path, public_key: Path | None = None,
+                          ) -> subprocess.CompletedProcess[str]:
+    """`gotty-py-audit verify`: every recording intact, every cleanup logged and ok (and,
+    with `public_key`, the signed checkpoints checked)."""
+    keys = ["--public-key", str(public_key)] if public_key is not None else []
     verify = subprocess.run([str(BIN / "gotty-py-audit"), "--event-log", str(events),
-                             "verify"], capture_output=True, text=True, timeout=60)
+                             "verify", *keys], capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    return verify
 
 
 def console_url(server: GottyProcess) -> str:
@@ -618,12 +622,9 @@ def test_the_shipped_configuration_works_unmodified(
         assert len(recordings) == 1 and recordings[0].parent.name == "alice", recordings
         assert recordings[0].name.startswith("team-a-web-0-")
         assert b"JOB=" in recordings[0].read_bytes()
-        public_key = objects.directory / "keys" / f"{AUDIT_KEY}.pub"
-        verify = subprocess.run([str(BIN / "gotty-py-audit"), "--event-log", str(events),
-                                 "verify", "--public-key", str(public_key)],
-                                capture_output=True, text=True, timeout=60)
-        assert verify.returncode == 0, verify.stdout + verify.stderr
-        assert "OPEN" in verify.stdout  # signed checkpoints, the server still running
+        # Signed checkpoints, the server still running: the log is OPEN, not sealed.
+        verify = assert_audit_verifies(events, objects.directory / "keys" / f"{AUDIT_KEY}.pub")
+        assert "OPEN" in verify.stdout
         assert not [p for p in sim.processes() if p.alive and "gotty-session" in p.command]
         # What Prometheus scrapes from the ops port says the same.
         samples = scrape(server)
