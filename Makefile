@@ -34,11 +34,21 @@ run: $(RUNTIME_STAMP)
 system-packages:
 	scripts/ensure-system-packages.sh
 
+# The suite in two passes: most tests on TEST_WORKERS pytest-xdist workers (they mostly wait
+# on servers, PTYs and Chromium, so three fit two cores), then the few marked `serial`, which
+# measure the server's responsiveness and must not share the machine with the others. Both
+# passes always run; the exit status is a failure if either failed.
+TEST_WORKERS ?= 3
+SERIAL_PASS = $(BIN)/pytest -m "serial$(if $(1), and $(1))"
+PARALLEL_PASS = $(BIN)/pytest -n $(TEST_WORKERS) -m "not serial$(if $(1), and $(1))"
+
 test: venv system-packages
-	$(BIN)/pytest
+	$(call PARALLEL_PASS,); parallel=$$?; $(call SERIAL_PASS,); serial=$$?; \
+	exit $$(( parallel || serial ))
 
 test-fast: venv
-	$(BIN)/pytest -m "not browser"
+	$(call PARALLEL_PASS,not browser); parallel=$$?; $(call SERIAL_PASS,not browser); \
+	serial=$$?; exit $$(( parallel || serial ))
 
 lint: venv
 	$(BIN)/ruff check gotty_py tests bench $(wildcard examples)

@@ -67,6 +67,18 @@ def run_async(coroutine: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
     return results[0]
 
 
+def run_in_main_thread(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in the main thread, for code that installs signal handlers (the child
+    reaper behind asyncio subprocesses). Playwright's sync API leaves its loop marked as
+    running in this thread between calls; it is set aside for the run and put back."""
+    playwright_loop = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    try:
+        return asyncio.run(coroutine)
+    finally:
+        asyncio.events._set_running_loop(playwright_loop)
+
+
 def asciinema_cat(path: Path) -> bytes:
     """The output events as read by asciinema's own (independent) asciicast v2 reader."""
     result = subprocess.run([str(BIN / "asciinema"), "cat", str(path)], capture_output=True,

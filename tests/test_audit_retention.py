@@ -3,7 +3,6 @@ retention service on real files (ages set through mtimes), in this process."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -26,6 +25,7 @@ from gotty_py.audit.retention import (
 from gotty_py.audit.rolled import chain_files
 from gotty_py.options import Options
 from gotty_py.server.audit_observer import AuditConfigError, AuditService
+from tests.gotty import run_in_main_thread
 
 DAY = 86400.0
 GiB = 1 << 30
@@ -118,7 +118,7 @@ def test_a_pass_removes_logs_what_it_removed_rolls_and_spares_live_sessions(
         await service.retention.run_pass()  # type: ignore[union-attr]
         await service.aclose()
 
-    asyncio.run(one_pass())
+    run_in_main_thread(one_pass())
     assert not any(p.exists() for p in old)
     assert not (audit / "2026-01-01").exists()  # emptied directories go too
     assert live.exists()

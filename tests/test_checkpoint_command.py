@@ -12,6 +12,7 @@ import pytest
 
 from gotty_py.server import checkpoint_command
 from gotty_py.server.checkpoint_command import CheckpointCommand, CheckpointCommandError
+from tests.gotty import run_in_main_thread
 
 
 def test_each_note_reaches_the_command_and_a_busy_one_keeps_only_the_newest(
@@ -32,7 +33,7 @@ def test_each_note_reaches_the_command_and_a_busy_one_keeps_only_the_newest(
         await command.aclose()
         return command
 
-    command = asyncio.run(scenario())
+    command = run_in_main_thread(scenario())
     assert out.read_text() == "note 1\n\nnote 4\n\n"
     assert (command.runs, command.failures, command.superseded) == (2, 0, 2)
 
@@ -49,8 +50,8 @@ def test_failures_and_timeouts_are_logged_and_counted(
         return command
 
     with caplog.at_level(logging.ERROR, logger="gotty_py.audit"):
-        failing = asyncio.run(scenario("sh -c 'echo refused >&2; exit 3'"))
-        hung = asyncio.run(scenario("sleep 30"))
+        failing = run_in_main_thread(scenario("sh -c 'echo refused >&2; exit 3'"))
+        hung = run_in_main_thread(scenario("sleep 30"))
     assert (failing.runs, failing.failures) == (1, 1)
     assert (hung.runs, hung.failures) == (1, 1)
     messages = [r.getMessage() for r in caplog.records]

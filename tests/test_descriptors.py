@@ -18,6 +18,9 @@ import pytest
 from tests.gotty import Client, Gotty, GottyProcess, open_session, wait_for
 from tests.hostile import ECHO_COMMAND, EchoProbe, cpu_seconds, fd_count
 
+# Measures the loop's responsiveness: run alone, after the parallel pass.
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture
 def limited(gotty: Gotty) -> Iterator[tuple[GottyProcess, EchoProbe]]:

@@ -19,6 +19,9 @@ import pytest
 
 from tests.gotty import Client, Gotty, open_session, proc_start, run_async
 
+# Measures the loop's responsiveness: run alone, after the parallel pass.
+pytestmark = pytest.mark.serial
+
 SESSIONS = 200
 ECHO_LIMIT_MS = 100.0
 CLOSE_TIMEOUT = 2

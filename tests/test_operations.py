@@ -324,6 +324,7 @@ class _Check:
 
 
 class TestReadinessRules:
+    @pytest.mark.serial
     def test_checks_run_concurrently_within_the_deadline(self) -> None:
         checks = [_Check("a", 0.3), _Check("b", 0.3, "down"), _Check("c", 0.3)]
         readiness = Readiness(lambda: False, checks, deadline=0.6)

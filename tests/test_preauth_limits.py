@@ -63,6 +63,7 @@ class TestInitLimit:
                              r"--init-message-limit \(65536 bytes\) before its session started")
         assert server.output().count("a message over --init-message-limit") == 1
 
+    @pytest.mark.serial
     def test_a_48_mib_init_freezes_nobody(self, gotty: Gotty, tmp_path: Path) -> None:
         server, secret = jwt_server(gotty, tmp_path)
         probe = EchoProbe.start(server, f"?jwt={hs256(secret, claims())}")
@@ -275,6 +276,7 @@ def _upgrade_status(server: GottyProcess) -> int:
 
 
 class TestLargeInputIsChunked:
+    @pytest.mark.serial
     def test_a_48_mib_paste_does_not_stall_another_session(self, gotty: Gotty) -> None:
         server = gotty("-w", "--permit-arguments", *ECHO_COMMAND)
         probe = EchoProbe.start(server)

@@ -355,6 +355,7 @@ async def every_operation(store: RedisStore) -> list[tuple[str, str, float]]:
 
 
 class TestUnavailable:
+    @pytest.mark.serial
     def test_nothing_listening_fails_fast(self, tmp_path: Path) -> None:
         port = free_port()  # nobody listens on it
 
@@ -492,6 +493,7 @@ class TestTls:
         assert "certificate verify failed" in str(caught.value)
         assert tls_redis.stored_keys() == []
 
+    @pytest.mark.serial
     def test_plain_redis_to_a_tls_port_is_unavailable_not_a_hang(
             self, tls_redis: RedisServer) -> None:
         async def scenario() -> float:

@@ -49,7 +49,19 @@ def test_make_test_installs_the_test_extra_and_the_system_packages() -> None:
     assert installs(commands) == ["/nonexistent/venv/bin/pip install --quiet -e .",
                                   "/nonexistent/venv/bin/pip install --quiet -e '.[test]'"]
     assert "scripts/ensure-system-packages.sh" in commands
-    assert commands[-1] == "/nonexistent/venv/bin/pytest"
+    # The last recipe: the parallel pass, then the serial one, failing if either failed.
+    passes = " ".join(commands[-2:])
+    assert passes.startswith('/nonexistent/venv/bin/pytest -n 3 -m "not serial"; parallel=$?;')
+    assert '/nonexistent/venv/bin/pytest -m "serial"; serial=$?;' in passes
+    assert passes.endswith("exit $(( parallel || serial ))")
+
+
+def test_the_test_passes_report_a_failure_of_either() -> None:
+    """The shell arithmetic the recipe ends with, run by /bin/sh as make runs it."""
+    for parallel, serial, expected in ((0, 0, 0), (1, 0, 1), (0, 2, 1), (5, 1, 1)):
+        result = subprocess.run(["/bin/sh", "-c", f"parallel={parallel}; serial={serial}; "
+                                 "exit $(( parallel || serial ))"], timeout=10)
+        assert result.returncode == expected
 
 
 def test_the_two_stamps_are_separate() -> None:
