@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Two stamps: `make run` needs only the runtime (about 76 MB); the test, lint and browser
-# tools (Playwright, mypy, ruff: several hundred MB more) come with the first test or lint.
+# tools (Playwright, mypy, ruff: several hundred MB more) and the bench's yardstick
+# (terminado, pure Python) come with the first test, lint or bench.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 PORT ?= 8080
@@ -13,7 +14,7 @@ RUN_COMMAND ?= bash
 .PHONY: venv run test test-fast lint docs bench system-packages clean
 .DEFAULT_GOAL := run
 
-# The development venv: the runtime and the test extra.
+# The development venv: the runtime, the test extra and the bench extra.
 venv: $(TEST_STAMP)
 
 $(RUNTIME_STAMP): pyproject.toml
@@ -23,7 +24,7 @@ $(RUNTIME_STAMP): pyproject.toml
 	touch $(RUNTIME_STAMP)
 
 $(TEST_STAMP): $(RUNTIME_STAMP)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(TEST_STAMP)
 
 run: $(RUNTIME_STAMP)

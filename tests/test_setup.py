@@ -40,14 +40,14 @@ def installs(commands: list[str]) -> list[str]:
 def test_make_run_installs_the_runtime_only() -> None:
     commands = dry_run("run")
     assert installs(commands) == ["/nonexistent/venv/bin/pip install --quiet -e ."]
-    assert not any("[test]" in line or "playwright" in line for line in commands)
+    assert not any("[test" in line or "playwright" in line for line in commands)
     assert commands[-1].startswith("/nonexistent/venv/bin/gotty-py --address 127.0.0.1")
 
 
 def test_make_test_installs_the_test_extra_and_the_system_packages() -> None:
     commands = dry_run("test")
     assert installs(commands) == ["/nonexistent/venv/bin/pip install --quiet -e .",
-                                  "/nonexistent/venv/bin/pip install --quiet -e '.[test]'"]
+                                  "/nonexistent/venv/bin/pip install --quiet -e '.[test,bench]'"]
     assert "scripts/ensure-system-packages.sh" in commands
     # The last recipe: the parallel pass, then the serial one, failing if either failed.
     passes = " ".join(commands[-2:])
@@ -73,7 +73,8 @@ def test_the_two_stamps_are_separate() -> None:
 
 
 def test_lint_uses_the_test_tools() -> None:
-    assert "/nonexistent/venv/bin/pip install --quiet -e '.[test]'" in installs(dry_run("lint"))
+    assert ("/nonexistent/venv/bin/pip install --quiet -e '.[test,bench]'"
+            in installs(dry_run("lint")))
 
 
 # --- waiting for the apt lock ------------------------------------------------------------

@@ -1,0 +1,120 @@
+"""Keystroke echo and session start, gotty-py beside terminado, with the two floors.
+
+Rules of this module: servers are interleaved round by round (the order alternating), and
+each figure is the median over rounds of that round's statistic. The floors are measured in
+the same run: a bare WebSocket upgrade on the same stack (`floor_server`), and a bare
+command start under a PTY (ptyprocess, as both servers spawn, in this process).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+
+from ptyprocess import PtyProcess
+
+from .report import Run, Table, median, percentile
+from .terms import FloorServer, both, finish, read_output
+from .wsclient import WsClient
+
+ECHO_COMMAND = ("sh", "-c", "stty raw -echo; exec cat")
+
+
+def echo(run: Run) -> None:
+    """Keystrokes into `cat` on a raw, non-echoing PTY: what comes back is cat's output,
+    so each sample is a full trip through the server, the PTY and the process."""
+    keystrokes = 20 if run.quick else 400
+    terms = both(ECHO_COMMAND)
+    p50: dict[str, list[float]] = {t.name: [] for t in terms}
+    p99: dict[str, list[float]] = {t.name: [] for t in terms}
+    try:
+        for round_ in range(run.rounds(5)):
+            for term in terms if round_ % 2 == 0 else terms[::-1]:
+                client = term.open()
+                term.input(client, b"ready")
+                read_output(term, client, b"ready")
+                samples = []
+                for i in range(keystrokes):
+                    token = b"%d." % i
+                    start = time.perf_counter()
+                    term.input(client, token)
+                    read_output(term, client, token)
+                    samples.append((time.perf_counter() - start) * 1e6)
+                client.close()
+                p50[term.name].append(median(samples))
+                p99[term.name].append(percentile(samples, 0.99))
+    finally:
+        for term in terms:
+            term.stop()
+    table = Table(f"keystroke echo into `cat` (raw, -echo), {keystrokes} per round, "
+                  f"median of {run.rounds(5)} rounds")
+    table.add("echo p50", [median(p50[t.name]) for t in terms], "µs", fmt="{:.0f}")
+    table.add("echo p99", [median(p99[t.name]) for t in terms], "µs", fmt="{:.0f}")
+    table.print()
+
+
+def _handshake_ms(url: str, subprotocol: str | None) -> float:
+    start = time.perf_counter()
+    client = WsClient(url, subprotocol=subprotocol)
+    elapsed = (time.perf_counter() - start) * 1000
+    client.close()
+    return elapsed
+
+
+def pty_start_ms() -> float:
+    """ptyprocess's spawn of `echo hi` to the first byte on the master: the floor."""
+    start = time.perf_counter()
+    process = PtyProcess.spawn(["echo", "hi"])
+    process.closed = True  # closed below; its __del__ would sleep
+    select.select([process.fd], [], [], 10)
+    os.read(process.fd, 1024)
+    elapsed = (time.perf_counter() - start) * 1000
+    os.close(process.fd)
+    os.waitpid(process.pid, 0)
+    return elapsed
+
+
+def session_start(run: Run) -> None:
+    """Connect to the first output byte of `echo hi`, beside its two floors."""
+    sessions = 5 if run.quick else 30
+    terms = both(("echo", "hi"))
+    floor = FloorServer()
+    start: dict[str, list[float]] = {t.name: [] for t in terms}
+    handshake: dict[str, list[float]] = {t.name: [] for t in terms}
+    bare_ws: list[float] = []
+    bare_pty: list[float] = []
+    try:
+        for term in terms:  # warm up: the first connection's imports and caches
+            finish(term.open())
+        for round_ in range(run.rounds(5)):
+            for term in terms if round_ % 2 == 0 else terms[::-1]:
+                samples = []
+                for _ in range(sessions):
+                    begin = time.perf_counter()
+                    client = term.open()
+                    read_output(term, client, b"h")
+                    samples.append((time.perf_counter() - begin) * 1000)
+                    finish(client)
+                start[term.name].append(median(samples))
+                handshake[term.name].append(median(
+                    [_handshake_ms(term.url, "webtty" if term.name == "gotty-py" else None)
+                     for _ in range(sessions)]))
+            bare_ws.append(median([_handshake_ms(floor.url, None) for _ in range(sessions)]))
+            bare_pty.append(median([pty_start_ms() for _ in range(sessions)]))
+    finally:
+        floor.stop()
+        for term in terms:
+            term.stop()
+    floors = median(bare_ws) + median(bare_pty)
+    ours = median(start["gotty-py"])
+    table = Table(f"session start, {sessions} sessions per round, median of "
+                  f"{run.rounds(5)} rounds")
+    table.add("connect -> first byte of `echo hi`", [ours, median(start["terminado"])], "ms",
+              f"{ours / floors:.2f}x the two floors ({floors:.2f} ms)", fmt="{:.2f}")
+    table.add("WebSocket handshake on the server", [median(handshake[t.name]) for t in terms],
+              "ms", "terminado's includes its spawn (it starts in open())", fmt="{:.2f}")
+    table.add("floor: bare Tornado WebSocket handshake", [median(bare_ws)], "ms", fmt="{:.2f}")
+    table.add("floor: ptyprocess spawn of `echo hi` to first byte", [median(bare_pty)], "ms",
+              "in the bench process", fmt="{:.2f}")
+    table.print()
