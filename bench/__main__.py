@@ -10,6 +10,7 @@ Adding a workload is one line in WORKLOADS: a name and a callable taking a `Run`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from bench import (
     store,
 )
 from bench.report import Run, header, loadavg
+from bench.terms import BASELINE_VARIABLE
 
 # (name, workload): the order they run in. The first four are the terminado comparison.
 WORKLOADS: tuple[tuple[str, Callable[[Run], None]], ...] = (
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="smallest sizes, one round (checks that the bench runs)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run gotty-py from DIR's sources (e.g. `git archive` of "
+                             "the commit before a change) as a third column")
     parser.add_argument("workloads", nargs="*", metavar="NAME",
                         help=f"workloads to run (default: all): {', '.join(names)}")
     args = parser.parse_args(argv)
@@ -65,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(names)}")
     chosen = args.workloads or (list(QUICK_DEFAULT) if args.quick else names)
     run = Run(quick=args.quick)
+    if args.baseline:
+        os.environ[BASELINE_VARIABLE] = os.path.abspath(args.baseline)
     print(header(), flush=True)
     for name, workload in WORKLOADS:
         if name in chosen:

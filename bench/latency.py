@@ -15,7 +15,7 @@ import time
 from ptyprocess import PtyProcess
 
 from .report import Run, Table, median, percentile
-from .terms import FloorServer, both, finish, read_output
+from .terms import FloorServer, both, columns, finish, read_output
 from .wsclient import WsClient
 
 ECHO_COMMAND = ("sh", "-c", "stty raw -echo; exec cat")
@@ -48,7 +48,7 @@ def echo(run: Run) -> None:
         for term in terms:
             term.stop()
     table = Table(f"keystroke echo into `cat` (raw, -echo), {keystrokes} per round, "
-                  f"median of {run.rounds(5)} rounds")
+                  f"median of {run.rounds(5)} rounds", columns(terms))
     table.add("echo p50", [median(p50[t.name]) for t in terms], "µs", fmt="{:.0f}")
     table.add("echo p99", [median(p99[t.name]) for t in terms], "µs", fmt="{:.0f}")
     table.print()
@@ -98,7 +98,7 @@ def session_start(run: Run) -> None:
                     finish(client)
                 start[term.name].append(median(samples))
                 handshake[term.name].append(median(
-                    [_handshake_ms(term.url, "webtty" if term.name == "gotty-py" else None)
+                    [_handshake_ms(term.url, None if term.name == "terminado" else "webtty")
                      for _ in range(sessions)]))
             bare_ws.append(median([_handshake_ms(floor.url, None) for _ in range(sessions)]))
             bare_pty.append(median([pty_start_ms() for _ in range(sessions)]))
@@ -109,8 +109,8 @@ def session_start(run: Run) -> None:
     floors = median(bare_ws) + median(bare_pty)
     ours = median(start["gotty-py"])
     table = Table(f"session start, {sessions} sessions per round, median of "
-                  f"{run.rounds(5)} rounds")
-    table.add("connect -> first byte of `echo hi`", [ours, median(start["terminado"])], "ms",
+                  f"{run.rounds(5)} rounds", columns(terms))
+    table.add("connect -> first byte of `echo hi`", [median(start[t.name]) for t in terms], "ms",
               f"{ours / floors:.2f}x the two floors ({floors:.2f} ms)", fmt="{:.2f}")
     table.add("WebSocket handshake on the server", [median(handshake[t.name]) for t in terms],
               "ms", "terminado's includes its spawn (it starts in open())", fmt="{:.2f}")

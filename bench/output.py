@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from .report import Run, Table, median
-from .terms import GottyTerm, Term, both
+from .terms import GottyTerm, Term, both, columns
 from .wsclient import Closed
 
 
@@ -47,7 +47,7 @@ def versus_terminado(run: Run) -> None:
         for term in terms:
             term.stop()
     table = Table(f"output of `head -c {size} /dev/zero | base64` (PTY cooked: CR LF), "
-                  f"median of {run.rounds(3)} rounds")
+                  f"median of {run.rounds(3)} rounds", columns(terms))
     table.add("output", [median([r[0] for r in rates[t.name]]) for t in terms], "MB/s",
               "PTY bytes decoded by the client, connect to close")
     table.add("client CPU / wall", [median([r[2] / r[1] * 100 for r in rates[t.name]])

@@ -84,8 +84,8 @@ def ratio(ours: float, theirs: float) -> str:
 
 @dataclass
 class Table:
-    """Rows of `workload | gotty-py | terminado | gotty-py/terminado | note`, printed at once
-    when the workload is done (a partial table is of no use)."""
+    """Rows of `workload | gotty-py | terminado [| baseline] | gotty-py/terminado | note`,
+    printed at once when the workload is done (a partial table is of no use)."""
 
     title: str
     columns: tuple[str, ...] = ("gotty-py", "terminado")
@@ -100,7 +100,7 @@ class Table:
 
     def print(self) -> None:
         compared = len(self.columns) > 1
-        names = ["workload", *self.columns] + ([f"{self.columns[0]} / {self.columns[-1]}"]
+        names = ["workload", *self.columns] + ([f"{self.columns[0]} / {self.columns[1]}"]
                                                 if compared else [])
         lines = [[name, *cells, *[""] * (len(self.columns) - len(cells))]
                  + ([share] if compared else []) for name, cells, share, _ in self.rows]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from .report import Run, Table, median
-from .terms import GottyTerm, TerminadoTerm, read_output, rss_kib
+from .terms import GottyTerm, TerminadoTerm, baseline_source, read_output, rss_kib
 from .wsclient import WsClient
 
 
@@ -34,22 +34,24 @@ def _open_all(term: GottyTerm | TerminadoTerm, count: int) -> tuple[float, int, 
 def open_sessions(run: Run) -> None:
     count = 20 if run.quick else 500
     rounds = run.rounds(2)
-    results: dict[str, list[tuple[float, int, int]]] = {"gotty-py": [], "terminado": []}
+    source = baseline_source()
+    names = ("gotty-py", "terminado", *(("baseline",) if source else ()))
+    results: dict[str, list[tuple[float, int, int]]] = {name: [] for name in names}
     for round_ in range(rounds):
-        kinds = ("gotty-py", "terminado") if round_ % 2 == 0 else ("terminado", "gotty-py")
-        for kind in kinds:
-            term = (GottyTerm(("sh",), "--handshake-rate", "0") if kind == "gotty-py"
-                    else TerminadoTerm(("sh",)))
+        for kind in names if round_ % 2 == 0 else names[::-1]:
+            term: GottyTerm | TerminadoTerm = (
+                TerminadoTerm(("sh",)) if kind == "terminado"
+                else GottyTerm(("sh",), "--handshake-rate", "0",
+                               source=source if kind == "baseline" else None))
             try:
                 results[kind].append(_open_all(term, count))
             finally:
                 term.stop()
-    names = ("gotty-py", "terminado")
     seconds = [median([r[0] for r in results[n]]) for n in names]
     with_all = [median([r[2] / 1024 for r in results[n]]) for n in names]
     per = [median([(r[2] - r[1]) / count for r in results[n]]) for n in names]
     table = Table(f"{count} `sh` sessions opened one after another (each to its prompt), "
-                  f"median of {rounds} rounds")
+                  f"median of {rounds} rounds", names)
     table.add(f"open {count} sessions", seconds, "s", fmt="{:.2f}")
     table.add(f"server RSS with {count} open", with_all, "MiB",
               "server process only, children excluded")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,9 +54,14 @@ class GottyTerm:
 
     name = "gotty-py"
 
-    def __init__(self, command: Sequence[str], *options: str) -> None:
-        self.server = start_gotty("-a", "127.0.0.1", "-p", "0", "-w", *options, *command)
+    def __init__(self, command: Sequence[str], *options: str, source: str | None = None) -> None:
+        """`source`: another checkout's directory, whose `gotty_py` runs instead (the
+        "before" column of a before/after comparison, `--baseline`)."""
+        self.server = start_gotty("-a", "127.0.0.1", "-p", "0", "-w", *options, *command,
+                                  cwd=source)
         self.url = self.server.ws_url
+        if source is not None:
+            self.name = "baseline"
 
     def connect(self) -> WsClient:
         return WsClient(self.url, subprotocol="webtty")
@@ -116,9 +122,27 @@ class FloorServer:
         self.server.stop()
 
 
+# `python -m bench --baseline DIR` sets it: a third server, gotty-py from DIR's sources.
+BASELINE_VARIABLE = "GOTTY_BENCH_BASELINE"
+
+
+def baseline_source() -> str | None:
+    return os.environ.get(BASELINE_VARIABLE) or None
+
+
 def both(command: Sequence[str], *gotty_options: str) -> list[GottyTerm | TerminadoTerm]:
-    """gotty-py and terminado running `command`, both started before anything is measured."""
-    return [GottyTerm(command, *gotty_options), TerminadoTerm(command)]
+    """gotty-py and terminado running `command` (and the baseline's gotty-py, if one is
+    given), all started before anything is measured."""
+    terms: list[GottyTerm | TerminadoTerm] = [GottyTerm(command, *gotty_options),
+                                              TerminadoTerm(command)]
+    source = baseline_source()
+    if source is not None:
+        terms.append(GottyTerm(command, *gotty_options, source=source))
+    return terms
+
+
+def columns(terms: Sequence[Term]) -> tuple[str, ...]:
+    return tuple(term.name for term in terms)
 
 
 def read_output(term: Term, client: WsClient, needle: bytes | None = None) -> bytes:

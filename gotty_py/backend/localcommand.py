@@ -5,9 +5,10 @@ the server's environment; each `LocalCommand` (the `Slave`) owns one PTY master 
 child process and nothing else. It never blocks the event loop: the master is non-blocking
 and read through the loop's reader callbacks in large chunks, input is queued and written
 as the PTY accepts it, the exit status comes from the server's `ChildReaper`, and ending
-the session ends every process it started (`processtree`), through pidfds. ptyprocess is
-used only to spawn: its `close()`/`terminate()`/`wait()` sleep or block, so they are never
-called.
+the session ends every process it started (`processtree`), through pidfds. The command is
+started with `posix_spawn` (`ptyspawn`), not by forking the server; ptyprocess forks only
+for a `--cwd` start, and its `close()`/`terminate()`/`wait()` (which sleep or block) are
+never called.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .environment import INSTANCE_VARIABLE, session_environment, session_marker
 from .instance import Instance
 from .processtree import KILL_WAIT, ProcessScanner, TreeEnd, end_session_processes
 from .programs import ProgramNotUsable, find_program
+from .ptyspawn import PtyChild, set_size, spawn, spawn_forked
 from .reaper import get_reaper
 
 log = logging.getLogger("gotty_py.backend")
@@ -171,7 +173,7 @@ class LocalCommand:
 
     def __init__(
         self,
-        process: PtyProcess,
+        process: PtyChild,
         argv: Sequence[str],
         *,
         options: LocalCommandOptions,
@@ -179,12 +181,9 @@ class LocalCommand:
         scanner: ProcessScanner,
     ) -> None:
         self._process = process
-        # ptyprocess would close (and sleep) from __del__; we close the fd ourselves.
-        process.closed = True
         self.pid: int = process.pid
         self.argv = list(argv)
         self.fd: int = process.fd
-        os.set_blocking(self.fd, False)
         self._options = options
         self.marker = marker
         self._scanner = scanner
@@ -218,8 +217,10 @@ class LocalCommand:
         """
         _check_exec_arguments(argv, env)
         try:
-            process = PtyProcess.spawn(list(argv), env=dict(env), dimensions=(rows, columns),
-                                       cwd=options.cwd)
+            if options.cwd is None:
+                process = spawn(argv, env, rows, columns)
+            else:
+                process = spawn_forked(argv, env, rows, columns, options.cwd)
         except FileNotFoundError as exc:
             raise StartFailed(f"{argv[0]}: command not found or not executable") from exc
         except OSError as exc:
@@ -280,7 +281,7 @@ class LocalCommand:
 
     def resize(self, columns: int, rows: int) -> None:
         if not self._fd_closed:
-            self._process.setwinsize(rows, columns)
+            set_size(self.fd, rows, columns)
 
     def input_hidden(self) -> bool | None:
         """The PTY's line discipline asked now (the master shares the slave's termios):
@@ -361,4 +362,4 @@ class LocalCommand:
         self._fd_closed = True
         self._input_drained.set()
         with contextlib.suppress(OSError):
-            self._process.fileobj.close()
+            self._process.close()
