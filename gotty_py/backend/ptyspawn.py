@@ -6,8 +6,11 @@ is what ptyprocess's forked child was: a session leader (`setsid`) whose control
 terminal is the PTY (opened by name after `setsid`, so the kernel makes it the controlling
 TTY), on stdin, stdout and stderr, at the size given, `argv[0]` resolved on the server's
 PATH as ptyprocess resolves it, the signal mask empty and SIGPIPE and SIGXFSZ back at their
-defaults (as `subprocess` restores them; the interpreter ignores both). Python opens every
-descriptor non-inheritable, so the child gets only those three.
+defaults (as `subprocess` restores them; the interpreter ignores both), and no descriptor but
+those three. Python opens every descriptor non-inheritable (PEP 446), but those the server
+inherited (a socket-activation listener, a supervisor's pipe) are inheritable, and
+ptyprocess's child closed them all: so before the first spawn every descriptor above 2 is
+made non-inheritable, once per process (`seal_inherited_descriptors`).
 
 Why: ptyprocess forks the whole server, whose page tables grow with its memory (tens of
 MiB with hundreds of sessions), once per session; glibc's `posix_spawn` is a `vfork`-like
@@ -43,6 +46,22 @@ class PtyChild:
     close: Callable[[], None]
 
 
+_sealed: list[bool] = []  # set once the inherited descriptors are non-inheritable
+
+
+def seal_inherited_descriptors() -> None:
+    """Make every descriptor above stderr non-inheritable, once per process: those opened
+    later by Python are so already, those inherited from the server's parent are not."""
+    if _sealed:
+        return
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):  # the listing's own descriptor, now closed
+                os.set_inheritable(fd, False)
+    _sealed.append(True)
+
+
 def resolve(command: str) -> str:
     """`command` as ptyprocess runs it: found on the server's PATH, FileNotFoundError if not."""
     found = which(command)
@@ -61,6 +80,7 @@ def spawn(argv: Sequence[str], env: Mapping[str, str], rows: int, columns: int) 
     OSError (errno set: EMFILE, ENOENT, EACCES...) when the PTY cannot be opened or the
     program cannot be executed; nothing is left open then."""
     path = resolve(argv[0])
+    seal_inherited_descriptors()
     master, slave = os.openpty()
     try:
         set_size(master, rows, columns)
