@@ -3,7 +3,8 @@
 Rules of this module: servers are interleaved round by round (the order alternating), and
 each figure is the median over rounds of that round's statistic. The floors are measured in
 the same run: a bare WebSocket upgrade on the same stack (`floor_server`), and a bare
-command start under a PTY (ptyprocess, as both servers spawn, in this process).
+command start under a PTY in this process, the cheaper of ptyprocess's fork (terminado's
+spawn) and `posix_spawn` (gotty-py's).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import select
 import time
 
 from ptyprocess import PtyProcess
+
+from gotty_py.backend.ptyspawn import spawn
 
 from .report import Run, Table, median, percentile
 from .terms import FloorServer, both, columns, finish, read_output
@@ -75,6 +78,19 @@ def pty_start_ms() -> float:
     return elapsed
 
 
+def posix_spawn_start_ms() -> float:
+    """`posix_spawn` of `echo hi` on a new PTY (gotty-py's own spawn, `backend/ptyspawn`)
+    to the first byte on the master: the lower of the two spawn floors."""
+    start = time.perf_counter()
+    child = spawn(["echo", "hi"], os.environ, 24, 80)
+    select.select([child.fd], [], [], 10)
+    os.read(child.fd, 1024)
+    elapsed = (time.perf_counter() - start) * 1000
+    child.close()
+    os.waitpid(child.pid, 0)
+    return elapsed
+
+
 def session_start(run: Run) -> None:
     """Connect to the first output byte of `echo hi`, beside its two floors."""
     sessions = 5 if run.quick else 30
@@ -84,6 +100,7 @@ def session_start(run: Run) -> None:
     handshake: dict[str, list[float]] = {t.name: [] for t in terms}
     bare_ws: list[float] = []
     bare_pty: list[float] = []
+    bare_spawn: list[float] = []
     try:
         for term in terms:  # warm up: the first connection's imports and caches
             finish(term.open())
@@ -102,11 +119,13 @@ def session_start(run: Run) -> None:
                      for _ in range(sessions)]))
             bare_ws.append(median([_handshake_ms(floor.url, None) for _ in range(sessions)]))
             bare_pty.append(median([pty_start_ms() for _ in range(sessions)]))
+            bare_spawn.append(median([posix_spawn_start_ms() for _ in range(sessions)]))
     finally:
         floor.stop()
         for term in terms:
             term.stop()
-    floors = median(bare_ws) + median(bare_pty)
+    # The floor is the cheaper of the two ways to start a command under a PTY.
+    floors = median(bare_ws) + min(median(bare_pty), median(bare_spawn))
     ours = median(start["gotty-py"])
     table = Table(f"session start, {sessions} sessions per round, median of "
                   f"{run.rounds(5)} rounds", columns(terms))
@@ -116,5 +135,7 @@ def session_start(run: Run) -> None:
               "ms", "terminado's includes its spawn (it starts in open())", fmt="{:.2f}")
     table.add("floor: bare Tornado WebSocket handshake", [median(bare_ws)], "ms", fmt="{:.2f}")
     table.add("floor: ptyprocess spawn of `echo hi` to first byte", [median(bare_pty)], "ms",
+              "in the bench process", fmt="{:.2f}")
+    table.add("floor: posix_spawn of `echo hi` to first byte", [median(bare_spawn)], "ms",
               "in the bench process", fmt="{:.2f}")
     table.print()
