@@ -192,6 +192,10 @@ class LocalCommand:
         self._exit: asyncio.Future[int] = get_reaper().watch(self.pid)
         self._exit.add_done_callback(lambda _: self._wake_reader())
         self._readable: asyncio.Future[None] | None = None
+        # The PTY stays registered for reading while the session keeps asking for output, so
+        # a keystroke's echo costs no epoll_ctl; only a wake-up that finds nobody waiting
+        # (the session holds its reads: backpressure) unregisters it.
+        self._reader_registered = False
         self._input = bytearray()
         self._input_drained = asyncio.Event()
         self._input_drained.set()
@@ -319,16 +323,23 @@ class LocalCommand:
     def _wait_readable(self) -> asyncio.Future[None]:
         future = self._loop.create_future()
         self._readable = future
-        self._loop.add_reader(self.fd, self._wake_reader)
+        if not self._reader_registered:
+            self._loop.add_reader(self.fd, self._wake_reader)
+            self._reader_registered = True
         return future
 
     def _wake_reader(self) -> None:
         future, self._readable = self._readable, None
-        if future is not None:
+        if future is None:
+            self._stop_reading()  # readable, but the session is not reading now
+        elif not future.done():
+            future.set_result(None)
+
+    def _stop_reading(self) -> None:
+        if self._reader_registered:
+            self._reader_registered = False
             if not self._fd_closed:
                 self._loop.remove_reader(self.fd)
-            if not future.done():
-                future.set_result(None)
 
     def _flush_input(self) -> None:
         while self._input:
@@ -356,6 +367,7 @@ class LocalCommand:
         if self._fd_closed:
             return
         self._wake_reader()
+        self._stop_reading()
         if self._writer_registered:
             self._loop.remove_writer(self.fd)
             self._writer_registered = False
