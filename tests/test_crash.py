@@ -6,6 +6,10 @@ cannot catch. Its watchdog ends what the kernel's hang-up leaves (the `nohup` an
 children, re-parented to PID 1) and exits. When the watchdog is killed too, the next server
 started on the machine sweeps the dead instance's processes at its start, and leaves a live
 other instance's alone.
+
+These tests run in the serial pass (`make test`): a dead instance is swept by whichever
+server starts next on the machine, so a server another pytest-xdist worker started meanwhile
+would end part of what these tests count.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import pytest
 
 from tests.gotty import Client, Gotty, GottyProcess, pid_alive, proc_start, wait_for
 from tests.test_cleanup import TREE, all_gone, start_tree
+
+pytestmark = pytest.mark.serial
 
 _recorded: list[dict[int, str]] = []
 
