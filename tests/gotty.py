@@ -115,6 +115,7 @@ class GottyProcess:
     process: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
     url: str = ""
+    pump: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -155,6 +156,15 @@ class GottyProcess:
     def wait_exit(self, timeout: float = 15.0) -> int:
         return self.process.wait(timeout=timeout)
 
+    def stop_and_read_all(self, timeout: float = 20.0) -> list[str]:
+        """Stops the server and returns every line it printed, its last included: for a test
+        that counts lines, which `lines` alone cannot promise while the server runs."""
+        self.stop()
+        if self.pump is not None:
+            self.pump.join(timeout)
+            assert not self.pump.is_alive(), "the server's output did not reach its end"
+        return list(self.lines)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -192,7 +202,8 @@ def start_gotty(*args: str, env: Mapping[str, str] | None = None, expect_url: bo
     )
     handle = GottyProcess(process)
     assert process.stdout is not None
-    threading.Thread(target=_pump, args=(process.stdout, handle.lines), daemon=True).start()
+    handle.pump = threading.Thread(target=_pump, args=(process.stdout, handle.lines), daemon=True)
+    handle.pump.start()
     if expect_url:
         def url() -> str | None:
             if process.poll() is not None:

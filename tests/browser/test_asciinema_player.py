@@ -10,6 +10,7 @@ must show the session's output at the recorded size.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from gotty_harness import REPO_ROOT
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.gotty import Gotty
 from tests.test_audit import AUDIT_CLI, connect, wait_line
@@ -40,8 +42,13 @@ def player_page(page: Page) -> Page:
     return page
 
 
-def play(page: Page, cast: Path) -> tuple[str, int]:
-    """Plays `cast` to its end in the player: (the screen's text, its number of lines)."""
+def play(page: Page, cast: Path, expect: str = "green in v3") -> tuple[str, int]:
+    """Plays `cast` to its end in the player: (the screen's text, its number of lines).
+
+    The player fires `ended` when its clock reaches the end, and paints the last frame on a
+    later animation frame; on a loaded machine the screen read straight after `ended` was
+    still blank. So the screen is read once it shows `expect`, or after a 10 s deadline (then
+    the caller's assertion shows what it did show)."""
     page.evaluate("""text => new Promise((resolve, reject) => {
         const player = AsciinemaPlayer.create({ data: text },
             document.getElementById('player'),
@@ -49,6 +56,9 @@ def play(page: Page, cast: Path) -> tuple[str, int]:
         player.addEventListener('ended', resolve);
         player.addEventListener('error', reject);
     })""", cast.read_text(encoding="utf-8"))
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function("""text => [...document.querySelectorAll('.ap-term .ap-line')]
+            .some(line => line.innerText.includes(text))""", arg=expect, timeout=10_000)
     lines = page.locator(".ap-term .ap-line")
     return "\n".join(lines.all_inner_texts()), lines.count()
 
