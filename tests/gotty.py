@@ -149,9 +149,16 @@ class GottyProcess:
         return int(match.group(1)) if match else None
 
     def wait_for_line(self, pattern: str, timeout: float = 10.0) -> str:
+        """The first line matching `pattern`, waited for; a timeout shows the server's last
+        lines, since a CI failure is read from its output alone."""
         regex = re.compile(pattern)
-        return str(wait_for(lambda: next((ln for ln in list(self.lines) if regex.search(ln)), None),
-                            timeout, message=f"log line {pattern!r}"))
+        try:
+            return str(wait_for(
+                lambda: next((ln for ln in list(self.lines) if regex.search(ln)), None),
+                timeout, message=f"log line {pattern!r}"))
+        except AssertionError as missing:
+            tail = "".join(list(self.lines)[-30:])
+            raise AssertionError(f"{missing}; the server's last lines:\n{tail}") from None
 
     def wait_exit(self, timeout: float = 15.0) -> int:
         return self.process.wait(timeout=timeout)

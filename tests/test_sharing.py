@@ -90,7 +90,11 @@ def test_gotty_clients_and_closed_pages_end_as_before(gotty: Gotty) -> None:
     ours = open_session(server, size=(80, 24), **OUR_PAGE)
     shell_pid(ours, "OURS")
     ours.close()  # the tab was closed: a close frame, so no detach
-    server.wait_for_line(r"client-closed: client closed the connection")
+    # Up to 30 s: under the full suite's load this end was twice not logged within 10 s,
+    # which is also the close timeout before SIGKILL (never reproduced alone in 1000
+    # tries); what this test checks is how the session ends, not how fast. A failure now
+    # shows the server's last lines.
+    server.wait_for_line(r"client-closed: client closed the connection", 30)
     assert "detach owner" not in server.output()
 
 
