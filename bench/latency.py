@@ -1,16 +1,18 @@
-"""Keystroke echo and session start, gotty-py beside terminado, with the two floors.
+"""Keystroke echo and session start, gotty-py beside terminado, each with its two floors.
 
 Rules of this module: servers are interleaved round by round (the order alternating), and
 each figure is the median over rounds of that round's statistic. The floors are measured in
-the same run: a bare WebSocket upgrade on the same stack (`floor_server`), and a bare
-command start under a PTY in this process, the cheaper of ptyprocess's fork (terminado's
-spawn) and `posix_spawn` (gotty-py's).
+the same run, on the same stack and by the same client: for echo, a bare WebSocket echo
+round trip (`floor_server`) and a bare round trip through `cat` on a PTY in this process;
+for session start, a bare WebSocket upgrade and a bare command start under a PTY in this
+process, the cheaper of ptyprocess's fork (terminado's spawn) and `posix_spawn` (gotty-py's).
 """
 
 from __future__ import annotations
 
 import os
 import select
+import signal
 import time
 
 from ptyprocess import PtyProcess
@@ -24,13 +26,58 @@ from .wsclient import WsClient
 ECHO_COMMAND = ("sh", "-c", "stty raw -echo; exec cat")
 
 
+def _ws_echo_us(url: str, keystrokes: int) -> list[float]:
+    """Round trips of a one-byte text frame through the bare Tornado echo handler."""
+    client = WsClient(url)
+    samples = []
+    try:
+        for i in range(keystrokes):
+            token = b"%d." % i
+            start = time.perf_counter()
+            client.send(token)
+            while client.recv() != token:
+                pass
+            samples.append((time.perf_counter() - start) * 1e6)
+    finally:
+        client.close()
+    return samples
+
+
+def _pty_echo_us(keystrokes: int) -> list[float]:
+    """Round trips of a keystroke through `cat` on a raw PTY, from this process: the PTY
+    and the other process's wake-up, with no server and no socket."""
+    child = spawn(["sh", "-c", "stty raw -echo; echo R; exec cat"], os.environ,
+                  24, 80)
+    samples = []
+    try:
+        os.set_blocking(child.fd, True)
+        seen = b""
+        while b"R" not in seen:
+            seen += os.read(child.fd, 1024)
+        for i in range(keystrokes):
+            token = b"%d." % i
+            start = time.perf_counter()
+            os.write(child.fd, token)
+            got = b""
+            while not got.endswith(token):
+                got += os.read(child.fd, 1024)
+            samples.append((time.perf_counter() - start) * 1e6)
+    finally:
+        child.close()
+        os.kill(child.pid, signal.SIGKILL)
+        os.waitpid(child.pid, 0)
+    return samples
+
+
 def echo(run: Run) -> None:
     """Keystrokes into `cat` on a raw, non-echoing PTY: what comes back is cat's output,
     so each sample is a full trip through the server, the PTY and the process."""
     keystrokes = 20 if run.quick else 400
     terms = both(ECHO_COMMAND)
+    floor = FloorServer()
     p50: dict[str, list[float]] = {t.name: [] for t in terms}
     p99: dict[str, list[float]] = {t.name: [] for t in terms}
+    floors: dict[str, tuple[list[float], list[float]]] = {"ws": ([], []), "pty": ([], [])}
     try:
         for round_ in range(run.rounds(5)):
             for term in terms if round_ % 2 == 0 else terms[::-1]:
@@ -47,13 +94,27 @@ def echo(run: Run) -> None:
                 client.close()
                 p50[term.name].append(median(samples))
                 p99[term.name].append(percentile(samples, 0.99))
+            for name, samples in (("ws", _ws_echo_us(floor.url, keystrokes)),
+                                  ("pty", _pty_echo_us(keystrokes))):
+                floors[name][0].append(median(samples))
+                floors[name][1].append(percentile(samples, 0.99))
     finally:
+        floor.stop()
         for term in terms:
             term.stop()
     table = Table(f"keystroke echo into `cat` (raw, -echo), {keystrokes} per round, "
                   f"median of {run.rounds(5)} rounds", columns(terms))
-    table.add("echo p50", [median(p50[t.name]) for t in terms], "µs", fmt="{:.0f}")
-    table.add("echo p99", [median(p99[t.name]) for t in terms], "µs", fmt="{:.0f}")
+    for index, label in enumerate(("p50", "p99")):
+        sum_of_floors = median(floors["ws"][index]) + median(floors["pty"][index])
+        ours = median((p50, p99)[index]["gotty-py"])
+        table.add(f"echo {label}", [median((p50, p99)[index][t.name]) for t in terms], "µs",
+                  f"{ours / sum_of_floors:.2f}x the two floors ({sum_of_floors:.0f} µs)",
+                  fmt="{:.0f}")
+    for index, label in enumerate(("p50", "p99")):
+        table.add(f"floor: bare Tornado WebSocket echo, {label}",
+                  [median(floors["ws"][index])], "µs", fmt="{:.0f}")
+        table.add(f"floor: keystroke through `cat` on a PTY, {label}",
+                  [median(floors["pty"][index])], "µs", "in the bench process", fmt="{:.0f}")
     table.print()
 
 

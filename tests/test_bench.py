@@ -34,6 +34,9 @@ def test_quick_bench_prints_every_row_with_its_ratio() -> None:
         shown = float(row["ours"]) / float(row["theirs"])
         assert abs(shown - float(row["ratio"])) <= 0.1 * shown + 0.01, row.group(0)
     assert re.search(r"x the two floors \([\d.]+ ms\)", out), out
+    assert re.search(r"echo p50 .*x the two floors \(\d+ µs\)", out), out
+    assert re.search(r"floor: bare Tornado WebSocket echo, p50\s+\| \d+ µs", out), out
+    assert re.search(r"floor: keystroke through `cat` on a PTY, p50\s+\| \d+ µs", out), out
     assert re.search(r"floor: bare Tornado WebSocket handshake\s+\| [\d.]+ ms", out), out
     assert re.search(r"floor: ptyprocess spawn .*\| [\d.]+ ms", out), out
 
