@@ -11,6 +11,7 @@ import contextlib
 import os
 import select
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 
 from gotty_py.backend import ptyspawn
 from gotty_py.backend.ptyspawn import PtyChild, spawn
+from tests.gotty import ROOT
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
 
@@ -101,15 +103,39 @@ def test_only_the_three_standard_descriptors_are_open(children: list[PtyChild]) 
     assert out.strip() == "[0, 1, 2, 3]"
 
 
+# Counted in a fresh interpreter: a pytest-xdist worker's own threads (Playwright's, the
+# servers' output pumps) open and close descriptors while a test runs, and did once
+# between the two listings.
+_FAILED_SPAWN = """
+import os, sys
+from gotty_py.backend.ptyspawn import spawn
+before = sorted(os.listdir("/proc/self/fd"))
+try:
+    spawn([sys.argv[1]], {"PATH": os.environ["PATH"]}, 24, 80)
+except OSError as exc:
+    print(type(exc).__name__, exc)
+else:
+    print("started")
+after = sorted(os.listdir("/proc/self/fd"))
+print("descriptors", "unchanged" if after == before else f"{before} -> {after}")
+"""
+
+
+def failed_spawn(program: str) -> list[str]:
+    """A spawn of `program` that must fail, in a fresh interpreter: what it raised, and
+    whether the interpreter's descriptors were the same after it."""
+    result = subprocess.run([sys.executable, "-c", _FAILED_SPAWN, program], cwd=ROOT,
+                            capture_output=True, text=True, timeout=30, check=True)
+    return result.stdout.splitlines()
+
+
 def test_a_missing_program_leaves_no_descriptor_open() -> None:
-    before = sorted(os.listdir("/proc/self/fd"))
-    with pytest.raises(FileNotFoundError, match="no-such-program-here"):
-        spawn(["no-such-program-here"], ENV, 24, 80)
-    assert sorted(os.listdir("/proc/self/fd")) == before
+    raised, descriptors = failed_spawn("no-such-program-here")
+    assert raised.startswith("FileNotFoundError") and "no-such-program-here" in raised
+    assert descriptors == "descriptors unchanged"
 
 
 def test_a_program_that_cannot_be_executed_leaves_no_descriptor_open() -> None:
-    before = sorted(os.listdir("/proc/self/fd"))
-    with pytest.raises(OSError):
-        spawn(["/proc/self/status"], ENV, 24, 80)  # a file, not executable
-    assert sorted(os.listdir("/proc/self/fd")) == before
+    raised, descriptors = failed_spawn("/proc/self/status")  # a file, not executable
+    assert not raised.startswith("started"), raised
+    assert descriptors == "descriptors unchanged"

@@ -321,6 +321,11 @@ def test_preferences_change_font_and_colours(
 
     cols, rows = term.size()
     assert cols < 80, f"a 24px font in 1000px should give well under 80 columns, got {cols}"
+    # xterm takes the new size at once and the page sends it on its next resize event: the
+    # line is typed once that resize is on the wire (before it, the shell could still run
+    # at the first fit's size, as it once did under the suite's load).
+    resize = f'3{{"columns":{cols},"rows":{rows}}}'
+    recorder.wait_for_frames(page, "sent", lambda frames: resize in frames)
     term.type_line("echo size=$(stty size)")
     term.wait_for_line(f"size={rows} {cols}")
     term.screenshot(artifacts_dir / "preferences.png")
