@@ -157,10 +157,12 @@ def test_viewport_size_reaches_the_pty(
     expect(page.locator(".gotty-size")).to_have_css("pointer-events", "none")
     page.screenshot(path=str(artifacts_dir / "resize-overlay.png"))
 
-    term.type_line("echo size=$(stty size)")  # typed while the hint is still showing
-    term.wait_for_line(f"size={new_rows} {new_cols}")
+    # Typed once the new size is on the wire (xterm takes it before the page sends it), and
+    # while the hint is still showing.
     resize = f'3{{"columns":{new_cols},"rows":{new_rows}}}'
     assert resize in recorder.wait_for_frames(page, "sent", lambda frames: resize in frames)
+    term.type_line("echo size=$(stty size)")
+    term.wait_for_line(f"size={new_rows} {new_cols}")
     expect(page.locator(".gotty-size")).to_be_hidden(timeout=WAIT_MS)
 
 
