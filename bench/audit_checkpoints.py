@@ -24,17 +24,11 @@ from gotty_py.audit.checkpoints import Checkpointer
 from gotty_py.audit.events import EventLog, utc_iso
 from gotty_py.audit.signing import Signer
 from gotty_py.audit.writer import BackgroundWriter
-from tests.gotty import Client, GottyProcess, start_gotty
+from tests.gotty import start_gotty
+
+from .sessions import timed_session
 
 TEXT_LINE = "audit checkpoints: déjà vu ✓ 漢字 🙂 0123456789 abcdefghijklmnopqrstuvwxyz"
-
-
-def _session_rate(server: GottyProcess) -> tuple[float, float]:
-    client = Client(server.ws_url, subprotocols=["webtty"])
-    start = time.perf_counter()
-    client.init()
-    client.frames_until_close()
-    return len(client.output) / 1024 / 1024, time.perf_counter() - start
 
 
 def _key(directory: str) -> str:
@@ -59,7 +53,7 @@ def throughput(size_mb: int) -> None:
                          "--audit-checkpoint-copy", os.path.join(tmp, "copy")]
             server = start_gotty(*args, *command)
             try:
-                received, elapsed = _session_rate(server)
+                received, elapsed = timed_session(server)
             finally:
                 server.stop()
             rates[mode] = received / elapsed

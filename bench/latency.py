@@ -46,8 +46,7 @@ def _ws_echo_us(url: str, keystrokes: int) -> list[float]:
 def _pty_echo_us(keystrokes: int) -> list[float]:
     """Round trips of a keystroke through `cat` on a raw PTY, from this process: the PTY
     and the other process's wake-up, with no server and no socket."""
-    child = spawn(["sh", "-c", "stty raw -echo; echo R; exec cat"], os.environ,
-                  24, 80)
+    child = spawn(["sh", "-c", "stty raw -echo; echo R; exec cat"], os.environ, 24, 80)
     samples = []
     try:
         os.set_blocking(child.fd, True)
@@ -104,12 +103,11 @@ def echo(run: Run) -> None:
             term.stop()
     table = Table(f"keystroke echo into `cat` (raw, -echo), {keystrokes} per round, "
                   f"median of {run.rounds(5)} rounds", columns(terms))
-    for index, label in enumerate(("p50", "p99")):
-        sum_of_floors = median(floors["ws"][index]) + median(floors["pty"][index])
-        ours = median((p50, p99)[index]["gotty-py"])
-        table.add(f"echo {label}", [median((p50, p99)[index][t.name]) for t in terms], "µs",
-                  f"{ours / sum_of_floors:.2f}x the two floors ({sum_of_floors:.0f} µs)",
-                  fmt="{:.0f}")
+    for index, (label, by_server) in enumerate((("p50", p50), ("p99", p99))):
+        floors_sum = median(floors["ws"][index]) + median(floors["pty"][index])
+        table.add(f"echo {label}", [median(by_server[t.name]) for t in terms], "µs",
+                  f"{median(by_server['gotty-py']) / floors_sum:.2f}x the two floors "
+                  f"({floors_sum:.0f} µs)", fmt="{:.0f}")
     for index, label in enumerate(("p50", "p99")):
         table.add(f"floor: bare Tornado WebSocket echo, {label}",
                   [median(floors["ws"][index])], "µs", fmt="{:.0f}")

@@ -36,10 +36,18 @@ log = logging.getLogger("gotty_py.session")
 TICKET_BYTES = 32
 JOIN_TICKET_SECONDS = 600  # an owner's join link works once, within ten minutes
 GUEST_READ_LIMIT = 64 * 1024  # bytes a guest's pump sends per turn (fairness)
-# How long the terminal stays one row smaller when a client attaches: long enough for the
-# program to handle the first SIGWINCH and redraw, so the second (back to the real size)
-# is a change it redraws for again (the kernel signals only a real change of size).
+# How long the terminal stays one row smaller when a client attaches. The real size comes
+# back once the program has answered the first SIGWINCH and gone quiet (no output for
+# REDRAW_QUIET_SECONDS after its redraw), and at least REDRAW_BUMP_SECONDS after the shrink;
+# at the latest REDRAW_WAIT_SECONDS after it, for a program that draws nothing or never
+# stops. A restore sent while the program is still handling the first SIGWINCH can be
+# missed: vim then stayed drawn one row short (seen on a loaded machine with a fixed 0.1 s,
+# and with a restore at the redraw's first byte). For the same reason the owner's own
+# resizes wait for the restore: the page's first resize after reattaching, applied during
+# the bump, put the old size back before vim had looked, and vim drew nothing at all.
 REDRAW_BUMP_SECONDS = 0.1
+REDRAW_QUIET_SECONDS = 0.05
+REDRAW_WAIT_SECONDS = 2.0
 # Frames a new client gets before the replay, by type: the title, buffer size,
 # reconnect delay and preferences the session sent at its start.
 _SETUP_TYPES = (protocol.SET_WINDOW_TITLE, protocol.SET_BUFFER_SIZE, protocol.SET_RECONNECT,
@@ -193,6 +201,12 @@ class SharedMaster:
         self._room = asyncio.Event()
         self._room.set()
         self._grace: asyncio.TimerHandle | None = None
+        # While the terminal is one row smaller for a redraw: when the size comes back, and
+        # the earliest and latest it may (see REDRAW_BUMP_SECONDS).
+        self._redraw_restore: asyncio.TimerHandle | None = None
+        self._redraw_earliest = 0.0
+        self._redraw_latest = 0.0
+        self._resize_after_redraw: bytes | None = None  # the owner's latest, held meanwhile
         self._resume_ticket: str | None = None
         self._closed = False
         self._held_noted = False
@@ -230,6 +244,8 @@ class SharedMaster:
     def send(self, frame: str) -> None:
         kind = frame[:1]
         if kind == protocol.OUTPUT:
+            if self._redraw_restore is not None:
+                self._redraw_drawing()
             for reader in self.buffer.append(frame):
                 self._lagged(reader)
             for guest in self.guests:
@@ -330,6 +346,9 @@ class SharedMaster:
         if (kind == bytes([protocol.SHARING_REQUEST]) and session is not None
                 and session.init is not None and session.init.gotty_py):
             self._request(frame, Role.OWNER, self.owner)  # GoTTY's clients: unknown type
+            return True
+        if kind == bytes([protocol.RESIZE_TERMINAL]) and self._redraw_restore is not None:
+            self._resize_after_redraw = frame  # applied when the size comes back
             return True
         if kind == bytes([protocol.INPUT]) and self.input_held:
             if not self._held_noted:
@@ -491,12 +510,33 @@ class SharedMaster:
             return
         columns, rows = session.size
         slave.resize(columns, max(rows - 1, 1))
+        loop = asyncio.get_running_loop()
+        self._cancel_redraw()
+        now = loop.time()
+        self._redraw_earliest = now + REDRAW_BUMP_SECONDS
+        self._redraw_latest = now + REDRAW_WAIT_SECONDS
+        self._redraw_restore = loop.call_at(self._redraw_latest, self._restore_size)
 
-        def restore() -> None:
-            if session.state is State.RUNNING and session.size is not None:
-                slave.resize(*session.size)
+    def _redraw_drawing(self) -> None:
+        """The program printed while the terminal is one row smaller: the real size comes
+        back once it has been quiet a moment (within the bump's bounds)."""
+        self._cancel_redraw()
+        loop = asyncio.get_running_loop()
+        when = max(loop.time() + REDRAW_QUIET_SECONDS, self._redraw_earliest)
+        self._redraw_restore = loop.call_at(min(when, self._redraw_latest),
+                                            self._restore_size)
 
-        asyncio.get_running_loop().call_later(REDRAW_BUMP_SECONDS, restore)
+    def _restore_size(self) -> None:
+        self._redraw_restore = None
+        resize, self._resize_after_redraw = self._resize_after_redraw, None
+        session = self.session
+        slave = session.slave if session is not None else None
+        if session is None or slave is None or session.state is not State.RUNNING:
+            return
+        if resize is not None:
+            session.receive(resize, binary=False)  # the session's own resize path
+        if session.size is not None:  # also when a fixed --width/--height ignored that one
+            slave.resize(*session.size)
 
     def _note(self, event: AttachEvent, role: Role, peer: Peer, detail: str) -> None:
         session = self.session
@@ -526,6 +566,11 @@ class SharedMaster:
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
+
+    def _cancel_redraw(self) -> None:
+        if self._redraw_restore is not None:
+            self._redraw_restore.cancel()
+            self._redraw_restore = None
 
     def _id(self) -> str:
         return self.session.id if self.session is not None else "?"
@@ -559,6 +604,7 @@ class SharedMaster:
         session = self.session
         self._closed = True
         self._cancel_grace()
+        self._cancel_redraw()
         if session is not None:
             self.directory.remove(session.id)
         for guest in list(self.guests):
