@@ -17,6 +17,7 @@ No Tornado; asyncio only for the grace timer, the redraw and the guests' pumps.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
 import time
@@ -534,7 +535,11 @@ class SharedMaster:
         if session is None or slave is None or session.state is not State.RUNNING:
             return
         if resize is not None:
-            session.receive(resize, binary=False)  # the session's own resize path
+            # The session's own resize path. What it may return is input flow control's
+            # wait before the client's next frame is read: the hub holds no frame back.
+            pending = session.receive(resize, binary=False)
+            if inspect.iscoroutine(pending):
+                pending.close()
         if session.size is not None:  # also when a fixed --width/--height ignored that one
             slave.resize(*session.size)
 
