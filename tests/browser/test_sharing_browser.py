@@ -18,6 +18,7 @@ import pytest
 from cutter import Cutter
 from gotty_harness import ServerFactory
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from terminal_page import WAIT_MS, TerminalPage
 
 from tests.gotty import GottyProcess
@@ -87,7 +88,14 @@ def test_a_network_drop_reattaches_to_the_same_process(
     before = shell_pid(term, "BEFORE")
     term.type_line("sleep 3; echo done-$((6*7))")
     drop_and_resume(page, cutter, server)
-    term.wait_for_line("done-42", timeout=20_000)
+    try:
+        term.wait_for_line("done-42", timeout=20_000)
+    except PlaywrightTimeoutError:
+        # Seen once in a full suite run and never alone: say what the page and the server
+        # had, so that a CI failure can be read from its output.
+        tail = "".join(list(server.lines)[-20:])
+        raise AssertionError(f"no done-42 line; the screen:\n{screen(page)}\n"
+                             f"the server's last lines:\n{tail}") from None
     assert shell_pid(term, "AFTER") == before  # the same shell, typing goes on
     page.screenshot(path=str(artifacts_dir / "resumed.png"))
 
