@@ -157,8 +157,12 @@ class GottyProcess:
                 lambda: next((ln for ln in list(self.lines) if regex.search(ln)), None),
                 timeout, message=f"log line {pattern!r}"))
         except AssertionError as missing:
-            tail = "".join(list(self.lines)[-30:])
-            raise AssertionError(f"{missing}; the server's last lines:\n{tail}") from None
+            raise AssertionError(f"{missing}; the server's last lines:\n"
+                                 f"{self.last_lines()}") from None
+
+    def last_lines(self, count: int = 30) -> str:
+        """What the server printed last, for a failure's message."""
+        return "".join(list(self.lines)[-count:])
 
     def wait_exit(self, timeout: float = 15.0) -> int:
         return self.process.wait(timeout=timeout)

@@ -207,18 +207,15 @@ def test_a_lost_owner_detaches_and_reattaches_to_the_same_process_without_loss()
     run_async(scenario())
 
 
-async def _reattached(settings: SharingSettings,
-                      hubs: list[SharedMaster] | None = None) -> tuple[InMemorySlave, Session]:
-    """A session whose owner was lost and whose page is back, before anything printed (its
-    hub appended to `hubs`)."""
+async def _reattached(
+        settings: SharingSettings) -> tuple[InMemorySlave, Session, SharedMaster]:
+    """A session whose owner was lost and whose page is back, before anything printed."""
     session, hub, owner, slaves, _ = make(settings)
     slave = await started(session, slaves)
     await settle()
     assert hub.owner_lost(owner, Disconnect.LOST)
     hub.reattach(peer(RecordingMaster()))
-    if hubs is not None:
-        hubs.append(hub)
-    return slave, session
+    return slave, session, hub
 
 
 async def _resized_to(slave: InMemorySlave, size: tuple[int, int], seconds: float) -> float:
@@ -235,7 +232,7 @@ def test_the_redraw_restores_the_size_only_once_the_program_has_drawn() -> None:
     """A program slow to answer the shrink (vim on a loaded machine) must still see the
     size change back afterwards: restored before it looked, it would draw nothing."""
     async def scenario() -> None:
-        slave, session = await _reattached(SharingSettings(detach_grace=30))
+        slave, session, _ = await _reattached(SharingSettings(detach_grace=30))
         assert slave.resizes[-1] == (80, 23)
         await asyncio.sleep(0.3)  # the program is busy: well past the 0.1 s bump
         assert slave.resizes[-1] == (80, 23)
@@ -251,15 +248,14 @@ def test_the_owners_resize_during_the_redraw_waits_for_it() -> None:
     """The page's first resize after reattaching, applied at once, would put the size back
     before the program looked at it (vim then drew nothing): it is held until the restore."""
     async def scenario() -> None:
-        hubs: list[SharedMaster] = []
-        slave, session = await _reattached(SharingSettings(detach_grace=30), hubs)
-        assert hubs[0].intercept(b'3{"columns":100,"rows":30}')  # held by the hub
+        slave, session, hub = await _reattached(SharingSettings(detach_grace=30))
+        assert hub.intercept(b'3{"columns":100,"rows":30}')  # held by the hub
         await asyncio.sleep(0.2)
         assert slave.resizes[-1] == (80, 23)
         slave._output.put_nowait(b"the screen at 23 rows")
         await _resized_to(slave, (100, 30), 2)
         assert session.size == (100, 30)
-        assert not hubs[0].intercept(b'3{"columns":90,"rows":30}')  # no redraw: the session's
+        assert not hub.intercept(b'3{"columns":90,"rows":30}')  # no redraw: the session's
         session.shutdown()
         await session.wait()
 
@@ -271,7 +267,7 @@ def test_a_quick_program_gets_its_size_back_after_the_bump_not_the_wait(
     monkeypatch.setattr("gotty_py.webtty.sharing.REDRAW_WAIT_SECONDS", 5.0)
 
     async def scenario() -> None:
-        slave, session = await _reattached(SharingSettings(detach_grace=30))
+        slave, session, _ = await _reattached(SharingSettings(detach_grace=30))
         slave._output.put_nowait(b"drawn at once")
         waited = await _resized_to(slave, (80, 24), 4.5)  # well before the 5 s wait
         assert waited >= 0.05  # but not before the bump's 0.1 s
@@ -286,7 +282,7 @@ def test_a_program_that_draws_nothing_gets_its_size_back_after_the_wait(
     monkeypatch.setattr("gotty_py.webtty.sharing.REDRAW_WAIT_SECONDS", 0.5)
 
     async def scenario() -> None:
-        slave, session = await _reattached(SharingSettings(detach_grace=30))
+        slave, session, _ = await _reattached(SharingSettings(detach_grace=30))
         assert await _resized_to(slave, (80, 24), 5) >= 0.4
         session.shutdown()
         await session.wait()

@@ -93,9 +93,8 @@ def test_a_network_drop_reattaches_to_the_same_process(
     except PlaywrightTimeoutError:
         # Seen once in a full suite run and never alone: say what the page and the server
         # had, so that a CI failure can be read from its output.
-        tail = "".join(list(server.lines)[-20:])
         raise AssertionError(f"no done-42 line; the screen:\n{screen(page)}\n"
-                             f"the server's last lines:\n{tail}") from None
+                             f"the server's last lines:\n{server.last_lines()}") from None
     assert shell_pid(term, "AFTER") == before  # the same shell, typing goes on
     page.screenshot(path=str(artifacts_dir / "resumed.png"))
 
